@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything etcdhcp's demo, tests and benchmark need on Debian 12 (as root):
+# Debian packages (etcd, the real DHCP clients, perfdhcp, Debian's Python libraries for
+# the .deb code path) and a venv in .venv with the project installed editable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  etcd-server etcd-client iproute2 procps util-linux tcpdump
+  isc-dhcp-client udhcpc dhcpcd-base kea-admin libpcap0.8
+  python3 python3-venv python3-pip
+  python3-etcd3 python3-scapy python3-prometheus-client python3-configargparse
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Installing etcd-server may start a system etcd on 2379; etcdhcp's tests never use it.
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.etcdhcp-installed
+if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ]; then
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e '.[test]'
+  touch "$stamp"
+fi

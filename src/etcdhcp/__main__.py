@@ -1,0 +1,4 @@
+"""`python -m etcdhcp` runs the daemon."""
+from etcdhcp.daemon import main
+
+raise SystemExit(main())
