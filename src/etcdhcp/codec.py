@@ -1,0 +1,398 @@
+"""Wire codec: Ethernet frame bytes <-> Request / Reply objects.
+
+The only module that touches scapy. scapy dissects the Ethernet/IPv4/UDP/BOOTP
+layers; DHCP options are read as raw TLVs here (RFC 2132 with RFC 3396
+concatenation and RFC 2131 option overload) so that values the server echoes
+(option 82, option 61) go back byte for byte, and so that behaviour does not
+change between scapy 2.5 (Debian 12) and current PyPI releases. Replies are a
+scapy BOOTP header plus encoded options, wrapped in Ether/IPv4/UDP headers packed
+here with their checksums (scapy's `/` chaining costs most of a reply's build time).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+from dataclasses import dataclass, field
+
+from scapy.config import conf
+from scapy.layers.dhcp import BOOTP
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+
+conf.verb = 0
+
+MAGIC_COOKIE = b"\x63\x82\x53\x63"
+BOOTP_FIXED_LEN = 236
+BOOTP_MIN_LEN = 300  # RFC 1542 §2.1: some relays and clients drop shorter messages
+MIN_MAX_MESSAGE_SIZE = 576  # RFC 2131 §2: every client must accept a 576-byte datagram
+IP_UDP_HEADERS = 28
+ETHERNET_HEADER_LEN = 14
+
+SERVER_PORT = 67
+CLIENT_PORT = 68
+BROADCAST_FLAG = 0x8000
+BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
+ZERO_IP = "0.0.0.0"
+
+# Message types (RFC 2132 §9.6).
+DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK, RELEASE, INFORM = range(1, 9)
+MESSAGE_TYPE_NAMES = {
+    DISCOVER: "discover",
+    OFFER: "offer",
+    REQUEST: "request",
+    DECLINE: "decline",
+    ACK: "ack",
+    NAK: "nak",
+    RELEASE: "release",
+    INFORM: "inform",
+}
+CLIENT_MESSAGE_TYPES = frozenset({DISCOVER, REQUEST, DECLINE, RELEASE, INFORM})
+
+# Option codes this server reads or writes.
+OPT_PAD = 0
+OPT_SUBNET_MASK = 1
+OPT_ROUTER = 3
+OPT_DNS = 6
+OPT_HOSTNAME = 12
+OPT_REQUESTED_IP = 50
+OPT_LEASE_TIME = 51
+OPT_OVERLOAD = 52
+OPT_MESSAGE_TYPE = 53
+OPT_SERVER_ID = 54
+OPT_PARAM_REQUEST_LIST = 55
+OPT_MESSAGE = 56
+OPT_MAX_MESSAGE_SIZE = 57
+OPT_RENEWAL_TIME = 58
+OPT_REBINDING_TIME = 59
+OPT_CLIENT_ID = 61
+OPT_RELAY_AGENT_INFO = 82
+OPT_END = 255
+
+_BOOTP_HEADER = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")
+_ETH_HEADER = struct.Struct("!6s6sH")
+_IP_HEADER = struct.Struct("!BBHHHBBH4s4s")
+_UDP_HEADER = struct.Struct("!HHHH")
+
+
+class Malformed(Exception):
+    """A frame that is not a DHCP request we can act on; `reason` labels the drop metric."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def mac_to_str(raw: bytes) -> str:
+    """Lower-case, colon-separated, as CONTRACT §2 stores MACs."""
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def mac_to_bytes(mac: str) -> bytes:
+    return bytes(int(part, 16) for part in mac.split(":"))
+
+
+def _ip_or_none(value: bytes | None) -> str | None:
+    if value is None or len(value) != 4:
+        return None
+    return socket.inet_ntoa(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A decoded client message with the link-level facts the server needs to answer."""
+
+    op: int
+    htype: int
+    hlen: int
+    hops: int
+    xid: int
+    secs: int
+    flags: int
+    ciaddr: str
+    yiaddr: str
+    siaddr: str
+    giaddr: str
+    chaddr: bytes
+    options: dict[int, bytes]
+    src_mac: str = BROADCAST_MAC
+    src_ip: str = ZERO_IP
+    dst_ip: str = "255.255.255.255"
+
+    @property
+    def mac(self) -> str:
+        return mac_to_str(self.chaddr[: self.hlen])
+
+    @property
+    def message_type(self) -> int:
+        return self.options[OPT_MESSAGE_TYPE][0]
+
+    @property
+    def requested_ip(self) -> str | None:
+        return _ip_or_none(self.options.get(OPT_REQUESTED_IP))
+
+    @property
+    def server_id(self) -> str | None:
+        return _ip_or_none(self.options.get(OPT_SERVER_ID))
+
+    @property
+    def param_request_list(self) -> bytes:
+        return self.options.get(OPT_PARAM_REQUEST_LIST, b"")
+
+    @property
+    def max_message_size(self) -> int:
+        """Largest IP datagram the client accepts: option 57, never below 576 (RFC 2132 §9.10)."""
+        raw = self.options.get(OPT_MAX_MESSAGE_SIZE)
+        if raw is None or len(raw) != 2:
+            return MIN_MAX_MESSAGE_SIZE
+        return max(MIN_MAX_MESSAGE_SIZE, struct.unpack("!H", raw)[0])
+
+    @property
+    def client_id(self) -> bytes | None:
+        return self.options.get(OPT_CLIENT_ID)
+
+    @property
+    def hostname(self) -> str | None:
+        raw = self.options.get(OPT_HOSTNAME)
+        if not raw:
+            return None
+        return raw.decode("ascii", "replace").strip("\x00") or None
+
+    @property
+    def relay_agent_info(self) -> bytes | None:
+        return self.options.get(OPT_RELAY_AGENT_INFO)
+
+    @property
+    def broadcast(self) -> bool:
+        return bool(self.flags & BROADCAST_FLAG)
+
+    @property
+    def relayed(self) -> bool:
+        return self.giaddr != ZERO_IP
+
+    @property
+    def type_name(self) -> str:
+        return MESSAGE_TYPE_NAMES.get(self.message_type, "other")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A server message: the header fields that differ per reply plus ordered options.
+
+    `options` holds (code, value) pairs in the order they go on the wire; option 82,
+    when present, is kept last and is never dropped to fit `max_size`.
+    """
+
+    message_type: int
+    request: Request
+    yiaddr: str = ZERO_IP
+    ciaddr: str = ZERO_IP
+    flags: int = 0
+    options: tuple[tuple[int, bytes], ...] = field(default=())
+
+    @property
+    def type_name(self) -> str:
+        return MESSAGE_TYPE_NAMES[self.message_type]
+
+
+def parse_options(data: bytes) -> list[tuple[int, bytes]]:
+    """Split an options area into (code, value) pairs; stop at END, reject overruns."""
+    out: list[tuple[int, bytes]] = []
+    i, n = 0, len(data)
+    while i < n:
+        code = data[i]
+        if code == OPT_END:
+            break
+        if code == OPT_PAD:
+            i += 1
+            continue
+        if i + 1 >= n:
+            raise Malformed("bad_options", f"option {code} has no length byte")
+        length = data[i + 1]
+        end = i + 2 + length
+        if end > n:
+            raise Malformed("bad_options", f"option {code} runs past the end")
+        out.append((code, data[i + 2 : end]))
+        i = end
+    return out
+
+
+def _merge_options(pairs: list[tuple[int, bytes]]) -> dict[int, bytes]:
+    """RFC 3396: repeated instances of one option are concatenated, in order."""
+    merged: dict[int, bytes] = {}
+    for code, value in pairs:
+        merged[code] = merged[code] + value if code in merged else value
+    return merged
+
+
+def decode_bootp(payload: bytes) -> Request:
+    """Decode a BOOTP/DHCP message (a UDP payload) into a Request, or raise Malformed."""
+    if len(payload) < BOOTP_FIXED_LEN + len(MAGIC_COOKIE):
+        raise Malformed("truncated", f"{len(payload)} bytes")
+    (
+        op,
+        htype,
+        hlen,
+        hops,
+        xid,
+        secs,
+        flags,
+        ciaddr,
+        yiaddr,
+        siaddr,
+        giaddr,
+        chaddr,
+        sname,
+        file_,
+    ) = _BOOTP_HEADER.unpack_from(payload)
+    if op != 1:
+        raise Malformed("not_bootrequest", f"op={op}")
+    if payload[BOOTP_FIXED_LEN : BOOTP_FIXED_LEN + 4] != MAGIC_COOKIE:
+        raise Malformed("bad_cookie")
+    if htype != 1 or hlen != 6:
+        raise Malformed("unsupported_hardware", f"htype={htype} hlen={hlen}")
+    pairs = parse_options(payload[BOOTP_FIXED_LEN + 4 :])
+    overload = next((v for c, v in pairs if c == OPT_OVERLOAD), None)
+    if overload is not None:
+        # RFC 2131 §4.1: the 'file' field first, then 'sname'.
+        if len(overload) != 1 or overload[0] not in (1, 2, 3):
+            raise Malformed("bad_options", "option overload value")
+        if overload[0] & 1:
+            pairs += parse_options(file_)
+        if overload[0] & 2:
+            pairs += parse_options(sname)
+    options = _merge_options(pairs)
+    msg_type = options.get(OPT_MESSAGE_TYPE)
+    if msg_type is None:
+        raise Malformed("no_message_type")
+    if len(msg_type) != 1 or msg_type[0] not in CLIENT_MESSAGE_TYPES:
+        raise Malformed("bad_message_type", msg_type.hex())
+    return Request(
+        op=op,
+        htype=htype,
+        hlen=hlen,
+        hops=hops,
+        xid=xid,
+        secs=secs,
+        flags=flags,
+        ciaddr=socket.inet_ntoa(ciaddr),
+        yiaddr=socket.inet_ntoa(yiaddr),
+        siaddr=socket.inet_ntoa(siaddr),
+        giaddr=socket.inet_ntoa(giaddr),
+        chaddr=chaddr,
+        options=options,
+    )
+
+
+def decode(frame: bytes) -> Request:
+    """Decode one Ethernet frame captured on the served interface, or raise Malformed."""
+    try:
+        eth = Ether(frame)
+    except Exception as exc:  # scapy raises many types on garbage
+        raise Malformed("undecodable", str(exc)) from exc
+    ip = eth.getlayer(IP)
+    udp = eth.getlayer(UDP)
+    if ip is None or udp is None or udp.dport != SERVER_PORT:
+        raise Malformed("not_dhcp")
+    if ip.flags.MF or ip.frag:
+        raise Malformed("fragment")
+    start = ETHERNET_HEADER_LEN + ip.ihl * 4 + 8
+    payload = frame[start : start + max(0, udp.len - 8)] if udp.len else frame[start:]
+    request = decode_bootp(payload)
+    object.__setattr__(request, "src_mac", eth.src)
+    object.__setattr__(request, "src_ip", ip.src)
+    object.__setattr__(request, "dst_ip", ip.dst)
+    return request
+
+
+def encode_option(code: int, value: bytes) -> bytes:
+    """One option TLV; values over 255 bytes are split into RFC 3396 instances."""
+    if not value:
+        return bytes((code, 0))
+    return b"".join(
+        bytes((code, len(chunk))) + chunk
+        for chunk in (value[i : i + 255] for i in range(0, len(value), 255))
+    )
+
+
+_NEVER_DROPPED = frozenset({OPT_MESSAGE_TYPE, OPT_SERVER_ID, OPT_RELAY_AGENT_INFO})
+
+
+def _fit_options(options: tuple[tuple[int, bytes], ...], room: int) -> bytes:
+    """Encode options in order, leaving out optional ones that would overflow `room`."""
+    encoded = [(code, encode_option(code, value)) for code, value in options]
+    total = sum(len(e) for _, e in encoded) + 1  # + END
+    while total > room:
+        droppable = [i for i, (code, _) in enumerate(encoded) if code not in _NEVER_DROPPED]
+        if not droppable:
+            break
+        total -= len(encoded.pop(droppable[-1])[1])
+    return b"".join(e for _, e in encoded) + bytes((OPT_END,))
+
+
+def encode_bootp(reply: Reply, server_ip: str) -> bytes:
+    """The BOOTP/DHCP payload of a reply, padded to 300 bytes, within the client's limit."""
+    req = reply.request
+    header = BOOTP(
+        op=2,
+        htype=req.htype,
+        hlen=req.hlen,
+        hops=0,
+        xid=req.xid,
+        secs=0,
+        flags=reply.flags,
+        ciaddr=reply.ciaddr,
+        yiaddr=reply.yiaddr,
+        siaddr=ZERO_IP if reply.message_type == NAK else server_ip,
+        giaddr=req.giaddr,
+        chaddr=req.chaddr,
+        options=MAGIC_COOKIE,
+    )
+    room = req.max_message_size - IP_UDP_HEADERS - BOOTP_FIXED_LEN - len(MAGIC_COOKIE)
+    message = bytes(header) + _fit_options(reply.options, room)
+    if len(message) < BOOTP_MIN_LEN:
+        message += bytes(BOOTP_MIN_LEN - len(message))
+    return message
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\x00"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def encode_frame(
+    payload: bytes,
+    *,
+    src_mac: str,
+    dst_mac: str,
+    src_ip: str,
+    dst_ip: str,
+    src_port: int = SERVER_PORT,
+    dst_port: int = CLIENT_PORT,
+) -> bytes:
+    """Ethernet + IPv4 + UDP around a payload, with correct IP and UDP checksums."""
+    src = socket.inet_aton(src_ip)
+    dst = socket.inet_aton(dst_ip)
+    udp_len = 8 + len(payload)
+    pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_UDP, udp_len)
+    udp_sum = _checksum(pseudo + _UDP_HEADER.pack(src_port, dst_port, udp_len, 0) + payload)
+    udp = _UDP_HEADER.pack(src_port, dst_port, udp_len, udp_sum or 0xFFFF)
+    ip_fields = (0x45, 0, 20 + udp_len, 0, 0, 64, socket.IPPROTO_UDP)
+    ip_sum = _checksum(_IP_HEADER.pack(*ip_fields, 0, src, dst))
+    ip = _IP_HEADER.pack(*ip_fields, ip_sum, src, dst)
+    eth = _ETH_HEADER.pack(mac_to_bytes(dst_mac), mac_to_bytes(src_mac), 0x0800)
+    return eth + ip + udp + payload
+
+
+def ip_option(*addresses: str | ipaddress.IPv4Address) -> bytes:
+    """Encode one or more IPv4 addresses as an option value."""
+    return b"".join(socket.inet_aton(str(a)) for a in addresses)
+
+
+def u32_option(value: int) -> bytes:
+    return struct.pack("!I", value)

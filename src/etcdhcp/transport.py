@@ -1,0 +1,229 @@
+"""Sockets, the work queue, the worker pool and per-client ordering.
+
+One receive thread reads an AF_PACKET socket on the served interface (a kernel
+filter passes only IPv4 UDP to port 67) and feeds a bounded queue; a pool of
+workers handles frames. Two frames of one client (by chaddr) are never handled
+at once: while a client is in progress its later frames are parked and handled,
+in order, by the worker that holds it (Kea's client race avoidance). Replies
+go out on the packet socket when the client has no address yet, and through a
+UDP socket on port 67 when the kernel can route them (relay, ciaddr). That UDP
+socket also stops the kernel answering unicast requests with ICMP
+port-unreachable; its own filter drops everything, so nothing queues on it.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import logging
+import queue
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from etcdhcp import metrics
+
+log = logging.getLogger(__name__)
+
+ETH_P_IP = 0x0800
+SO_ATTACH_FILTER = 26
+SO_BINDTODEVICE = 25
+PACKET_OUTGOING = 4
+RECV_BUFFER = 4 * 1024 * 1024
+PARKED_PER_CLIENT = 2  # a client retransmitting faster than we answer: keep the newest
+
+# `tcpdump -dd 'ip and udp dst port 67'`: IPv4, UDP, not a later fragment, dport 67.
+UDP_DPORT_67 = [
+    (0x28, 0, 0, 0x0000000C),
+    (0x15, 0, 8, 0x00000800),
+    (0x30, 0, 0, 0x00000017),
+    (0x15, 0, 6, 0x00000011),
+    (0x28, 0, 0, 0x00000014),
+    (0x45, 4, 0, 0x00001FFF),
+    (0xB1, 0, 0, 0x0000000E),
+    (0x48, 0, 0, 0x00000010),
+    (0x15, 0, 1, 0x00000043),
+    (0x06, 0, 0, 0x00040000),
+    (0x06, 0, 0, 0x00000000),
+]
+DROP_ALL = [(0x06, 0, 0, 0)]
+
+
+def attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]]) -> None:
+    """Attach a classic BPF program (struct sock_fprog) to a socket."""
+    raw = b"".join(struct.pack("HBBI", *insn) for insn in program)
+    buffer = ctypes.create_string_buffer(raw)
+    fprog = struct.pack("HL", len(program), ctypes.addressof(buffer))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+
+def interface_mac(interface: str) -> str:
+    with open(f"/sys/class/net/{interface}/address") as f:
+        return f.read().strip().lower()
+
+
+def client_key(frame: bytes) -> bytes:
+    """chaddr's first 6 bytes, read without decoding: the unit of per-client ordering."""
+    if len(frame) < 15:
+        return b""
+    offset = 14 + (frame[14] & 0x0F) * 4 + 8 + 28
+    return frame[offset : offset + 6]
+
+
+class ClientSerializer:
+    """Tracks clients in progress; frames of a busy client wait for the worker holding it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parked: dict[bytes, collections.deque] = {}
+
+    def claim(self, key: bytes, item: object) -> bool:
+        """True: the client was idle and is now held by the caller. False: item parked."""
+        with self._lock:
+            parked = self._parked.get(key)
+            if parked is None:
+                self._parked[key] = collections.deque(maxlen=PARKED_PER_CLIENT)
+                return True
+            if len(parked) == parked.maxlen:
+                metrics.PACKETS_DROPPED.labels(reason="client_busy").inc()
+            parked.append(item)
+            return False
+
+    def next(self, key: bytes) -> object | None:
+        """The client's next parked item (still held), or None and the client is released."""
+        with self._lock:
+            parked = self._parked[key]
+            if parked:
+                return parked.popleft()
+            del self._parked[key]
+            return None
+
+
+@dataclass(frozen=True)
+class _Frame:
+    received: float
+    data: bytes
+
+
+class Transport:
+    """The served interface: receive loop, bounded queue, workers, and the two send paths."""
+
+    def __init__(
+        self,
+        interface: str,
+        *,
+        handle: Callable[[bytes], None],
+        workers: int,
+        queue_size: int,
+        deadline: float,
+    ) -> None:
+        self.interface = interface
+        self.mac = interface_mac(interface)
+        self._handle = handle
+        self._deadline = deadline
+        self._queue: queue.Queue[tuple[bytes, _Frame] | None] = queue.Queue(queue_size)
+        self._serializer = ClientSerializer()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._workers = workers
+        self.last_receive_loop = time.monotonic()
+
+        self._packet = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+        attach_filter(self._packet, UDP_DPORT_67)
+        self._packet.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+        self._packet.bind((interface, ETH_P_IP))
+        self._packet.settimeout(0.5)
+
+        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        attach_filter(self._udp, DROP_ALL)
+        self._udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._udp.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        self._udp.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, interface.encode())
+        self._udp.bind(("0.0.0.0", 67))
+
+    def start(self) -> None:
+        receiver = threading.Thread(target=self._receive_loop, name="receive", daemon=True)
+        self._threads.append(receiver)
+        for i in range(self._workers):
+            self._threads.append(
+                threading.Thread(target=self._work_loop, name=f"worker-{i}", daemon=True)
+            )
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop receiving, let queued and in-flight frames finish (bounded), close sockets."""
+        self._stopping.set()
+        for _ in range(self._workers):
+            try:
+                self._queue.put(None, timeout=grace)
+            except queue.Full:
+                break
+        end = time.monotonic() + grace
+        for thread in self._threads:
+            thread.join(max(0.0, end - time.monotonic()))
+        self._packet.close()
+        self._udp.close()
+
+    # ---- sending
+
+    def send_frame(self, frame: bytes) -> None:
+        self._packet.send(frame)
+
+    def send_datagram(self, payload: bytes, ip: str, port: int) -> None:
+        self._udp.sendto(payload, (ip, port))
+
+    # ---- threads
+
+    def _receive_loop(self) -> None:
+        while not self._stopping.is_set():
+            self.last_receive_loop = time.monotonic()
+            try:
+                data, address = self._packet.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stopping.is_set():
+                    return
+                log.exception("receive failed")
+                time.sleep(0.1)
+                continue
+            if address[2] == PACKET_OUTGOING:
+                continue  # our own replies, seen by the packet socket
+            self._dispatch(_Frame(time.monotonic(), data))
+
+    def _dispatch(self, frame: _Frame) -> None:
+        key = client_key(frame.data)
+        if not self._serializer.claim(key, frame):
+            return
+        try:
+            self._queue.put_nowait((key, frame))
+        except queue.Full:
+            metrics.PACKETS_DROPPED.labels(reason="queue_full").inc()
+            while self._serializer.next(key) is not None:
+                metrics.PACKETS_DROPPED.labels(reason="queue_full").inc()
+        metrics.QUEUE_DEPTH.set(self._queue.qsize())
+
+    def _work_loop(self) -> None:
+        while True:
+            entry = self._queue.get()
+            if entry is None:
+                return
+            key, frame = entry
+            item: object | None = frame
+            while isinstance(item, _Frame):
+                self._run(item)
+                item = self._serializer.next(key)
+
+    def _run(self, frame: _Frame) -> None:
+        if time.monotonic() - frame.received > self._deadline:
+            metrics.PACKETS_DROPPED.labels(reason="deadline").inc()
+            return
+        try:
+            self._handle(frame.data)
+        except Exception:  # a bug must cost one packet, never a worker
+            metrics.PACKETS_DROPPED.labels(reason="internal_error").inc()
+            log.exception("handling a frame failed")
