@@ -1,0 +1,139 @@
+"""Every Prometheus metric of the daemon, in one place.
+
+The metrics live on a private ``REGISTRY`` rather than prometheus_client's
+global default, so tests (and several daemons in one process) read exactly
+what etcdhcp exports and nothing else. Label values are lower-case words.
+Counters whose label values are a closed set start at zero for every value,
+so ``rate()`` and alerts work before the first event.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from etcdhcp import __version__
+
+REGISTRY = CollectorRegistry()
+"""The registry that the admin server's ``/metrics`` exposes."""
+
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+
+# One DHCP exchange is well under a millisecond when etcd is local, up to the
+# request budget (hundreds of ms, seconds when misconfigured) when it is not.
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+
+PACKETS_RECEIVED = Counter(
+    "etcdhcp_packets_received_total",
+    "DHCP requests accepted for handling, by DHCP message type.",
+    ["type"],
+    registry=REGISTRY,
+)
+"""+1 per decoded BOOTREQUEST addressed to us; ``type``: discover, request,
+release, decline, inform, other."""
+
+REPLIES_SENT = Counter(
+    "etcdhcp_replies_sent_total",
+    "DHCP replies handed to the network, by DHCP message type.",
+    ["type"],
+    registry=REGISTRY,
+)
+"""+1 per reply actually sent; ``type``: offer, ack, nak."""
+
+PACKETS_DROPPED = Counter(
+    "etcdhcp_packets_dropped_total",
+    "Packets dropped without an answer because they could not be handled.",
+    ["reason"],
+    registry=REGISTRY,
+)
+"""+1 per packet thrown away; ``reason`` is chosen by the caller, e.g. malformed,
+not_bootrequest, queue_full, deadline, foreign_relay, not_for_us,
+etcd_unavailable, send_failed."""
+
+REQUESTS_IGNORED = Counter(
+    "etcdhcp_requests_ignored_total",
+    "Valid requests that deliberately got no answer and changed nothing.",
+    ["reason"],
+    registry=REGISTRY,
+)
+"""+1 when the protocol says to stay silent, e.g. release_unknown, no_record."""
+
+REQUEST_DURATION = Histogram(
+    "etcdhcp_request_duration_seconds",
+    "Time from receiving a DHCP request to sending the reply or dropping it.",
+    ["type"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+"""Observed once per handled request; ``type`` as in ``PACKETS_RECEIVED``."""
+
+ETCD_REQUESTS = Counter(
+    "etcdhcp_etcd_requests_total",
+    "Requests sent to etcd, by operation and outcome.",
+    ["op", "outcome"],
+    registry=REGISTRY,
+)
+"""+1 per etcd round trip; ``op``: range, txn, grant, ...; ``outcome``: ok,
+failed_compare (a txn whose guard did not hold), error."""
+
+ETCD_REQUEST_DURATION = Histogram(
+    "etcdhcp_etcd_request_duration_seconds",
+    "Latency of requests to etcd, by operation.",
+    ["op"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+"""Observed once per etcd round trip, whatever its outcome."""
+
+ETCD_UP = Gauge(
+    "etcdhcp_etcd_up",
+    "1 if the last request to etcd succeeded, else 0.",
+    registry=REGISTRY,
+)
+"""Set after every etcd round trip (a failed compare counts as success)."""
+
+POOL_ADDRESSES = Gauge(
+    "etcdhcp_pool_addresses",
+    "Addresses in etcd by state, as last counted.",
+    ["state"],
+    registry=REGISTRY,
+)
+"""Set when the pool is counted (start-up, reseeding); ``state``: free, leased,
+offered, quarantined."""
+
+LEASES = Counter(
+    "etcdhcp_leases_total",
+    "Lease lifecycle events.",
+    ["event"],
+    registry=REGISTRY,
+)
+"""+1 per event; ``event``: granted, renewed, released, declined,
+expired_reclaimed."""
+
+QUEUE_DEPTH = Gauge(
+    "etcdhcp_queue_depth",
+    "Packets received and waiting for a worker.",
+    registry=REGISTRY,
+)
+"""Set by the transport whenever it enqueues or dequeues."""
+
+BUILD_INFO = Gauge(
+    "etcdhcp_build_info",
+    "Always 1; the label says which etcdhcp version is running.",
+    ["version"],
+    registry=REGISTRY,
+)
+"""Set once, at import."""
+BUILD_INFO.labels(version=__version__).set(1)
+
+
+def _start_at_zero(counter: Counter, *values: str) -> None:
+    for value in values:
+        counter.labels(value)
+
+
+_start_at_zero(PACKETS_RECEIVED, "discover", "request", "release", "decline", "inform", "other")
+_start_at_zero(REPLIES_SENT, "offer", "ack", "nak")
+_start_at_zero(LEASES, "granted", "renewed", "released", "declined", "expired_reclaimed")
