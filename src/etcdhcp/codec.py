@@ -316,7 +316,11 @@ def encode_option(code: int, value: bytes) -> bytes:
     )
 
 
-_NEVER_DROPPED = frozenset({OPT_MESSAGE_TYPE, OPT_SERVER_ID, OPT_RELAY_AGENT_INFO})
+# Without these a reply is useless or wrong (dhclient rejects an offer without 51;
+# RFC 6842 requires the client identifier echo).
+_NEVER_DROPPED = frozenset(
+    {OPT_MESSAGE_TYPE, OPT_SERVER_ID, OPT_LEASE_TIME, OPT_CLIENT_ID, OPT_RELAY_AGENT_INFO}
+)
 
 
 def _fit_options(options: tuple[tuple[int, bytes], ...], room: int) -> bytes:

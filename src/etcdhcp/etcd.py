@@ -191,15 +191,20 @@ class Etcd:
         """Run fn(client, timeout) on the current endpoint, failing over on unavailability."""
         started = time.monotonic()
         deadline = started + self.timeout
-        attempts = 0
+        count = len(self.endpoints)
         last_error: Exception | None = None
-        while attempts < max(2, len(self.endpoints)) and time.monotonic() < deadline:
+        for attempt in range(max(2, count)):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            # Share what is left among the endpoints not tried yet, so one member that
+            # accepts connections but never answers cannot use up the whole budget.
+            budget = max(0.05, remaining / max(1, count - attempt))
             index = self._current
-            endpoint = self.endpoints[index % len(self.endpoints)]
-            attempts += 1
+            endpoint = self.endpoints[index % count]
             try:
                 client = self._client_for(endpoint)
-                result = fn(client, max(0.05, deadline - time.monotonic()))
+                result = fn(client, budget)
             except grpc.RpcError as exc:
                 code = exc.code() if hasattr(exc, "code") else None
                 if code in _RETRYABLE:

@@ -84,6 +84,8 @@ class Reseeder:
                     self.update_gauges()
             except EtcdError as exc:
                 log.warning("pool maintenance postponed: %s", exc)
+            except Exception:  # a bug here must not stop the pool from refilling
+                log.exception("pool maintenance failed")
 
     def _watch(self) -> None:
         backoff = 1.0

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from etcdhcp import metrics
 from etcdhcp.etcd import (
@@ -47,6 +47,7 @@ from etcdhcp.etcd import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SEED_BATCH = 64  # guarded puts per transaction: etcd's default --max-txn-ops counts nested ops
 CHECK_BATCH = 32  # addresses per read-only check (4 reads each, under 128 ops)
@@ -97,6 +98,8 @@ class Lease:
     @classmethod
     def from_json(cls, raw: bytes | str) -> Lease:
         data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("a lease record must be a JSON object")
         return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
 
 
@@ -171,6 +174,9 @@ class LeaseStore:
         broadcast DISCOVER offers the same address), the requested address if free,
         any free address.
         """
+        return self._with_live_leases(self._offer, mac, requested)
+
+    def _offer(self, mac: str, requested: str | None) -> str | None:
         known = [
             Branch([present(self._nic(mac))], [get(self._nic(mac))]),
             Branch([present(self._offer_nic(mac))], [get(self._offer_nic(mac))]),
@@ -261,12 +267,16 @@ class LeaseStore:
         One transaction and one consensus write; the etcd lease is shared with other
         leases ending in the same time bucket, so a renewal grants no new etcd lease.
         """
+        return self._with_live_leases(self._commit, mac, ip, allow_free, hostname, client_id)
+
+    def _with_live_leases(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn; if etcd lost a cached etcd lease (revoked, expired early), re-grant once."""
         try:
-            return self._commit(mac, ip, allow_free, hostname, client_id)
+            return fn(*args)
         except LeaseNotFound:
-            self._dhcp_leases.forget()
-            self._offer_leases.forget()
-            return self._commit(mac, ip, allow_free, hostname, client_id)
+            for buckets in (self._dhcp_leases, self._offer_leases, self._decline_leases):
+                buckets.forget()
+            return fn(*args)
 
     def _commit(
         self, mac: str, ip: str, allow_free: bool, hostname: str | None, client_id: str | None
@@ -337,6 +347,9 @@ class LeaseStore:
 
     def decline(self, mac: str, ip: str) -> bool:
         """Quarantine `ip` (someone else answers ARP for it) if `mac` held or was offered it."""
+        return self._with_live_leases(self._decline, mac, ip)
+
+    def _decline(self, mac: str, ip: str) -> bool:
         quarantine = put(self._declined(ip), mac, self._decline_leases.lease())
         choice = self.etcd.choose(
             [
@@ -473,10 +486,11 @@ class LeaseStore:
         for ip, raw in list(self._scan(self.info_prefix, keys_only=False)):
             try:
                 lease = Lease.from_json(raw)
+                ends = None if lease.expires is None else float(lease.expires) + self.lease_time
             except (ValueError, TypeError):
                 log.warning("ignoring unreadable lease record for %s", ip)
                 continue
-            if lease.expires is None or lease.expires + self.lease_time > now:
+            if ends is None or ends > now:
                 continue
             back_to_pool = [put(self._free(ip), ip)] if ip in self.pool else []
             choice = self.etcd.choose(

@@ -60,11 +60,6 @@ def attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]])
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
 
-def interface_mac(interface: str) -> str:
-    with open(f"/sys/class/net/{interface}/address") as f:
-        return f.read().strip().lower()
-
-
 def client_key(frame: bytes) -> bytes:
     """chaddr's first 6 bytes, read without decoding: the unit of per-client ordering."""
     if len(frame) < 15:
@@ -121,7 +116,6 @@ class Transport:
         deadline: float,
     ) -> None:
         self.interface = interface
-        self.mac = interface_mac(interface)
         self._handle = handle
         self._deadline = deadline
         self._queue: queue.Queue[tuple[bytes, _Frame] | None] = queue.Queue(queue_size)
@@ -131,11 +125,13 @@ class Transport:
         self._workers = workers
         self.last_receive_loop = time.monotonic()
 
-        self._packet = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+        # Protocol 0 receives nothing until bound: the filter is in place before any frame.
+        self._packet = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         attach_filter(self._packet, UDP_DPORT_67)
         self._packet.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
         self._packet.bind((interface, ETH_P_IP))
         self._packet.settimeout(0.5)
+        self.mac = self._packet.getsockname()[4].hex(":")
 
         self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         attach_filter(self._udp, DROP_ALL)

@@ -1,0 +1,231 @@
+"""etcd: request builders, choose(), failover and errors, against the real etcd."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from etcdhcp import metrics
+from etcdhcp.etcd import (
+    Branch,
+    Etcd,
+    EtcdError,
+    EtcdUnavailable,
+    LeaseNotFound,
+    absent,
+    first_value,
+    get,
+    prefix_end,
+    present,
+    put,
+    range_values,
+    value_is,
+)
+
+
+def dead_endpoint() -> str:
+    """An address where nothing listens (a port that was just free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def sample(name: str, **labels: str) -> float:
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture
+def etcd(etcd_server: Any) -> Iterator[Etcd]:
+    client = Etcd([etcd_server.endpoint], timeout=5.0)
+    yield client
+    client.close()
+
+
+def test_prefix_end() -> None:
+    assert prefix_end("etcdhcp::") == b"etcdhcp:;"
+    assert prefix_end(b"a\xff") == b"b"
+    assert prefix_end(b"a\xff\xff") == b"b"
+    assert prefix_end(b"\xff\xff") == b"\x00"
+    assert prefix_end("") == b"\x00"
+
+
+def test_range_put_and_prefix(etcd: Etcd, etcd_prefix: str) -> None:
+    p = etcd_prefix
+    etcd.txn([], [put(f"{p}k{i}", f"v{i}") for i in range(10)])
+    assert etcd.range(f"{p}k3").kvs[0].value == b"v3"
+    assert etcd.range(f"{p}nope").kvs == []
+    limited = etcd.range(p, prefix_end(p), limit=4)
+    assert len(limited.kvs) == 4 and limited.more and limited.count == 10
+    keys_only = etcd.prefix(p, keys_only=True)
+    assert len(keys_only.kvs) == 10 and all(kv.value == b"" for kv in keys_only.kvs)
+    assert etcd.prefix(p, count_only=True).count == 10
+    # Something beside the prefix is not included.
+    etcd.txn([], [put(p[:-1] + ";", "outside")])
+    assert etcd.prefix(p, count_only=True).count == 10
+
+
+def test_txn_outcomes_are_counted(etcd: Etcd, etcd_prefix: str) -> None:
+    key = f"{etcd_prefix}k"
+    failed = sample("etcdhcp_etcd_requests_total", op="txn", outcome="failed_compare")
+    response = etcd.txn([present(key)], [put(key, "no")], [put(key, "yes")])
+    assert not response.succeeded
+    assert sample("etcdhcp_etcd_requests_total", op="txn", outcome="failed_compare") >= failed + 1
+    response = etcd.txn([value_is(key, "yes")], [get(key)])
+    assert response.succeeded
+    assert range_values(response.responses[0]) == [(key.encode(), b"yes")]
+    assert first_value(response.responses[0]) == b"yes"
+
+
+def test_choose_runs_the_first_matching_branch_only(etcd: Etcd, etcd_prefix: str) -> None:
+    p = etcd_prefix
+    etcd.txn([], [put(f"{p}a", "1")])
+    branches = [
+        Branch([value_is(f"{p}a", "2")], [put(f"{p}b0", "x")]),
+        Branch([present(f"{p}a")], [put(f"{p}b1", "x"), get(f"{p}a")]),
+        Branch([absent(f"{p}zzz")], [put(f"{p}b2", "x")]),  # also holds, but comes later
+    ]
+    choice = etcd.choose(branches, [get(f"{p}a")])
+    assert choice.index == 1
+    assert first_value(choice.responses[1]) == b"1"
+    assert etcd.range(f"{p}b1").kvs
+    assert not etcd.range(f"{p}b0").kvs and not etcd.range(f"{p}b2").kvs
+
+
+def test_choose_falls_back_to_otherwise(etcd: Etcd, etcd_prefix: str) -> None:
+    p = etcd_prefix
+    etcd.txn([], [put(f"{p}a", "1")])
+    branches = [
+        Branch([absent(f"{p}a")], [put(f"{p}b0", "x")]),
+        Branch([value_is(f"{p}a", "2")], [put(f"{p}b1", "x")]),
+    ]
+    choice = etcd.choose(branches, [get(f"{p}a"), get(f"{p}missing")])
+    assert choice.index is None
+    assert first_value(choice.responses[0]) == b"1"
+    assert first_value(choice.responses[1]) is None
+    assert etcd.prefix(p, count_only=True).count == 1  # no branch wrote anything
+    only = etcd.choose([Branch([absent(f"{p}a")], [put(f"{p}b0", "x")])])
+    assert only.index is None and list(only.responses) == []
+    first = etcd.choose([Branch([present(f"{p}a")], [put(f"{p}b0", "x")])])
+    assert first.index == 0 and etcd.range(f"{p}b0").kvs
+    with pytest.raises(ValueError):
+        etcd.choose([])
+
+
+def test_grant_and_lease_not_found(etcd: Etcd, etcd_prefix: str, etcd_client: Any) -> None:
+    lease = etcd.grant(30)
+    assert lease > 0
+    assert 25 <= etcd_client.get_lease_info(lease).TTL <= 30
+    etcd.txn([], [put(f"{etcd_prefix}leased", "v", lease)])
+    _, meta = etcd_client.get(f"{etcd_prefix}leased")
+    assert meta.lease_id == lease
+    etcd_client.revoke_lease(lease)
+    with pytest.raises(LeaseNotFound):
+        etcd.txn([], [put(f"{etcd_prefix}leased", "v", lease)])
+
+
+def test_bad_request_is_an_error_not_unavailability(etcd: Etcd, etcd_prefix: str) -> None:
+    key = f"{etcd_prefix}dup"
+    with pytest.raises(EtcdError) as info:
+        etcd.txn([], [put(key, "1"), put(key, "2")])  # etcd refuses duplicate keys
+    assert not isinstance(info.value, (EtcdUnavailable, LeaseNotFound))
+
+
+def test_status(etcd: Etcd) -> None:
+    assert etcd.status().version.startswith("3.")
+
+
+@pytest.mark.parametrize("scheme", ["", "http://"])
+def test_endpoint_with_or_without_scheme(etcd_server: Any, scheme: str) -> None:
+    client = Etcd([f"{scheme}{etcd_server.host}:{etcd_server.port}"], timeout=5.0)
+    try:
+        assert client.status().version
+    finally:
+        client.close()
+
+
+def test_failover_to_a_live_endpoint_and_remember_it(etcd_server: Any, etcd_prefix: str) -> None:
+    dead = dead_endpoint()
+    client = Etcd([dead, etcd_server.endpoint], timeout=3.0)
+    try:
+        client.txn([], [put(f"{etcd_prefix}k", "v")])
+        assert client.endpoints[client._current] == etcd_server.endpoint
+        assert sample("etcdhcp_etcd_up") == 1
+        started = time.monotonic()
+        for _ in range(20):
+            assert client.range(f"{etcd_prefix}k").kvs[0].value == b"v"
+        assert time.monotonic() - started < 2.0
+        assert client.endpoints[client._current] == etcd_server.endpoint
+    finally:
+        client.close()
+
+
+def test_a_hung_endpoint_costs_at_most_one_timeout(etcd_server: Any) -> None:
+    """A member that accepts connections but never answers: the client moves on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        client = Etcd([f"127.0.0.1:{hung.getsockname()[1]}", etcd_server.endpoint], timeout=1.0)
+        try:
+            started = time.monotonic()
+            with contextlib.suppress(EtcdUnavailable):  # the first request may be lost
+                client.status()
+            assert time.monotonic() - started < 1.5
+            started = time.monotonic()
+            assert client.status().version
+            assert client.range("anything").count == 0
+            assert time.monotonic() - started < 0.5
+            assert client.endpoints[client._current] == etcd_server.endpoint
+        finally:
+            client.close()
+
+
+def test_all_endpoints_dead_raises_within_the_timeout() -> None:
+    client = Etcd([dead_endpoint(), dead_endpoint()], timeout=1.0)
+    unavailable = sample("etcdhcp_etcd_requests_total", op="range", outcome="unavailable")
+    started = time.monotonic()
+    try:
+        with pytest.raises(EtcdUnavailable):
+            client.range("anything")
+    finally:
+        client.close()
+    assert time.monotonic() - started < 2.5
+    assert sample("etcdhcp_etcd_up") == 0
+    assert (
+        sample("etcdhcp_etcd_requests_total", op="range", outcome="unavailable") >= unavailable + 1
+    )
+
+
+def test_no_endpoint_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Etcd([], timeout=1.0)
+
+
+def test_watch_deletes_reports_deleted_keys(etcd: Etcd, etcd_prefix: str, etcd_client: Any) -> None:
+    p = etcd_prefix
+    etcd.txn([], [put(f"{p}a", "1"), put(f"{p}b", "2")])
+    deleted, cancel = etcd.watch_deletes(p)
+    seen: list[str] = []
+
+    def consume() -> None:
+        for key in deleted:
+            seen.append(key)
+            if len(seen) == 2:
+                return
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.3)  # let the watch be established
+        etcd_client.put(f"{p}c", "3")  # a put is not a delete
+        etcd_client.delete(f"{p}a")
+        etcd_client.delete(f"{p}b")
+        thread.join(5.0)
+    finally:
+        cancel()
+    assert seen == [f"{p}a", f"{p}b"]
