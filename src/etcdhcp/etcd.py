@@ -37,6 +37,9 @@ _RETRYABLE = frozenset(
 )
 
 
+_DELETE_EVENT = 1  # mvccpb.Event.EventType.DELETE
+
+
 class EtcdError(Exception):
     """etcd refused a request (bad request, permission denied, ...)."""
 
@@ -326,20 +329,36 @@ class Etcd:
         return self._call("status", call)
 
     def watch_deletes(self, prefix: str) -> tuple[Iterator[str], Callable[[], None]]:
-        """(iterator of deleted keys under `prefix`, cancel), from the current endpoint.
+        """(iterator of keys deleted under `prefix`, cancel), from the current endpoint.
 
-        The iterator ends or raises when the watch breaks; the caller watches again.
+        A raw Watch stream read by the caller's own thread: neither library's watcher
+        thread survives its channel closing cleanly. The iterator ends or raises when
+        the watch breaks or is cancelled; the caller watches again.
         """
+        stop = threading.Event()
+        create = rpc.WatchCreateRequest(
+            key=_b(prefix), range_end=prefix_end(prefix), filters=[rpc.WatchCreateRequest.NOPUT]
+        )
 
-        def call(client: Any, _timeout: float) -> tuple[Iterator[Any], Callable[[], None]]:
-            return client.watch_prefix(prefix)
+        def requests() -> Iterator[Any]:
+            yield rpc.WatchRequest(create_request=create)
+            stop.wait()  # keep the stream open until cancelled
 
-        events, cancel = self._call("watch", call)
+        def call(client: Any, _timeout: float) -> Any:
+            stub = rpc.WatchStub(client.channel)
+            return stub.Watch(requests(), **self._metadata(client))
+
+        stream = self._call("watch", call)
+
+        def cancel() -> None:
+            stop.set()
+            stream.cancel()
 
         def deleted() -> Iterator[str]:
-            for event in events:
-                if isinstance(event, etcd3.events.DeleteEvent):
-                    yield event.key.decode()
+            for response in stream:
+                for event in response.events:
+                    if event.type == _DELETE_EVENT:
+                        yield event.kv.key.decode()
 
         return deleted(), cancel
 
