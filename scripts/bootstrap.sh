@@ -10,6 +10,11 @@ APT_PACKAGES=(
   isc-dhcp-client udhcpc dhcpcd-base kea-admin libpcap0.8
   python3 python3-venv python3-pip
   python3-etcd3 python3-scapy python3-prometheus-client python3-configargparse
+  python3-dnspython dnsmasq-base
+  openssl  # tests/integration/pki.py: certificates for the TLS etcd tests
+  kea-dhcp4-server postgresql python3-matplotlib  # bench/: Kea, its lease DB, plots
+  # scripts/build-deb.sh and deb-check.sh: build the .deb, try it in a bookworm root
+  debhelper dh-python python3-all python3-setuptools dpkg-dev debootstrap systemd-container
 )
 
 missing=()

@@ -1,5 +1,6 @@
 import logging
 import socket
+import threading
 import urllib.error
 import urllib.request
 
@@ -201,3 +202,22 @@ def test_ipv6_literal_host(readiness):
         assert fetch(srv.port, "/readyz", host="::1")[0] == 200
     finally:
         srv.stop()
+
+
+def test_debug_endpoints_exist_only_with_admin_debug(server, readiness):
+    assert fetch(server.port, "/debug/threads")[0] == 404  # the default
+    debug = AdminServer("127.0.0.1", 0, readiness, debug=True)
+    debug.start()
+    try:
+        parked = threading.Event()
+        waiter = threading.Thread(target=parked.wait, name="parked-for-the-dump", daemon=True)
+        waiter.start()
+        status, headers, body = fetch(debug.port, "/debug/threads")
+        parked.set()
+        assert status == 200 and headers["Content-Type"].startswith("text/plain")
+        assert "thread MainThread" in body and "thread admin-http" in body
+        assert "thread parked-for-the-dump" in body and "in wait" in body
+        assert fetch(debug.port, "/debug/threads", method="POST")[0] == 405  # read-only
+        assert fetch(debug.port, "/debug/pprof")[0] == 404
+    finally:
+        debug.stop()

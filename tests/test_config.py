@@ -742,3 +742,53 @@ def test_example_config_parses_with_every_line_uncommented(tmp_path: Path) -> No
     assert uncommented.count("\n#dhcp") == 0 and "\ndhcp.lease = 1h\n" in uncommented
     path = write(tmp_path / "etcdhcp.conf", uncommented)
     assert cfg("--config", path) == cfg()  # every value shown is the default
+
+
+# -- floods, the admin server's debugging endpoints, secrets ------------------------------
+
+
+def test_client_rate_burst_and_admin_debug() -> None:
+    c = cfg()
+    assert (c.client_rate, c.client_burst, c.admin_debug) == (10.0, 20, False)
+    c = cfg("-dhcp.client-rate=2.5", "-dhcp.client-burst", "4", "-admin.debug")
+    assert (c.client_rate, c.client_burst, c.admin_debug) == (2.5, 4, True)
+    assert cfg("--dhcp.client-rate=0").client_rate == 0.0  # the limit is off
+    assert cfg(env={"ETCDHCP_ADMIN_DEBUG": "true"}).admin_debug is True
+    assert str(error_of("-dhcp.client-rate=-1")) == (
+        "--dhcp.client-rate: -1 is not a number of at least 0"
+    )
+    assert str(error_of("-dhcp.client-rate=fast")) == ("--dhcp.client-rate: 'fast' is not a number")
+    assert str(error_of("-dhcp.client-rate=nan")) == (
+        "--dhcp.client-rate: nan is not a number of at least 0"
+    )
+    assert str(error_of("-dhcp.client-burst=0")) == "--dhcp.client-burst: 0 is less than 1"
+
+
+AUTH = ("-etcd.discovery.endpoints", "e", "-etcd.auth.username", "u")
+
+
+def test_a_password_others_can_read_is_warned_about_never_shown(tmp_path: Path) -> None:
+    secret = "pa55-w0rd"
+    conf = write(tmp_path / "etcdhcp.conf", f"etcd.auth.password = {secret}\n")
+    pw_file = write(tmp_path / "pw", secret + "\n")
+    os.chmod(conf, 0o644)
+    os.chmod(pw_file, 0o644)
+    (warning,) = cfg(*AUTH, "-config", conf).warnings
+    assert warning == (
+        f"the config file {conf} holds the etcd password and is readable by every user: "
+        f"chmod o-r {conf}, or use --etcd.auth.password-file"
+    )
+    (warning,) = cfg(*AUTH, "-etcd.auth.password-file", pw_file).warnings
+    assert warning == (
+        f"--etcd.auth.password-file {pw_file} is readable by every user: chmod o-r {pw_file}"
+    )
+    (warning,) = cfg(*AUTH, "-etcd.auth.password", secret).warnings
+    assert "visible to every user in ps" in warning
+    os.chmod(conf, 0o640)  # group-readable is how a service account is given it
+    os.chmod(pw_file, 0o600)
+    assert cfg(*AUTH, "-config", conf).warnings == ()
+    assert cfg(*AUTH, "-etcd.auth.password-file", pw_file).warnings == ()
+    assert cfg(*AUTH, env={"ETCDHCP_ETCD_AUTH_PASSWORD": secret}).warnings == ()
+    c = cfg(*AUTH, "-etcd.auth.password", secret)
+    assert c.etcd_password == secret
+    assert secret not in repr(c) and all(secret not in w for w in c.warnings)

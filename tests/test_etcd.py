@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from etcdhcp import etcd as etcd_module
 from etcdhcp import metrics
 from etcdhcp.etcd import (
     Branch,
@@ -229,3 +230,100 @@ def test_watch_deletes_reports_deleted_keys(etcd: Etcd, etcd_prefix: str, etcd_c
     finally:
         cancel()
     assert seen == [f"{p}a", f"{p}b"]
+
+
+def test_keepalive_and_revoke(etcd: Etcd, etcd_prefix: str, etcd_client: Any) -> None:
+    lease = etcd.grant(30)
+    etcd.txn([], [put(f"{etcd_prefix}k", "v", lease)])
+    assert 0 < etcd.keepalive(lease) <= 30
+    etcd.revoke(lease)
+    assert etcd_client.get(f"{etcd_prefix}k")[0] is None  # keys go with their lease
+    assert etcd.keepalive(lease) == 0  # a lease that no longer exists
+
+
+def test_rediscovery_after_every_endpoint_failed(etcd_server: Any) -> None:
+    looked_up: list[int] = []
+
+    def rediscover() -> list[str]:
+        looked_up.append(1)
+        return [etcd_server.endpoint]
+
+    client = Etcd([dead_endpoint()], timeout=0.5, rediscover=rediscover)
+    try:
+        with pytest.raises(EtcdUnavailable):
+            client.status()
+        assert looked_up == [1]
+        assert client.endpoints == [etcd_server.endpoint]
+        assert client.status().version
+        assert sample("etcdhcp_etcd_endpoint", endpoint=etcd_server.endpoint) == 1
+    finally:
+        client.close()
+
+
+def test_an_outage_is_logged_once_and_reported_until_etcd_answers(
+    etcd_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = dead_endpoint()
+    client = Etcd([dead], timeout=0.3)
+    try:
+        with caplog.at_level("WARNING", logger="etcdhcp.etcd"):
+            for _ in range(5):
+                with pytest.raises(EtcdUnavailable):
+                    client.range("anything")
+            assert client.unavailable_reason is not None
+            assert "UNAVAILABLE" in client.unavailable_reason
+            client.set_endpoints([etcd_server.endpoint])  # etcd is back
+            client.range("anything")
+        assert client.unavailable_reason is None
+        lines = [r.getMessage() for r in caplog.records]
+        assert len(lines) == 2, lines  # not one line per failed request
+        assert lines[0].startswith("etcd unavailable (") and "failing closed" in lines[0]
+        assert lines[1].startswith("etcd answers again") and "5 requests failed" in lines[1]
+    finally:
+        client.close()
+
+
+def test_an_https_endpoint_means_tls_even_without_a_ca_or_certificate(etcd_server: Any) -> None:
+    # The session's etcd speaks plain HTTP: a TLS client fails its handshake.
+    tls = Etcd([etcd_server.endpoint.replace("http://", "https://")], timeout=1.0)
+    try:
+        with pytest.raises(EtcdUnavailable, match=r"(?i)handshake"):
+            tls.status()
+    finally:
+        tls.close()
+
+
+def test_check_access_passes_with_permission_and_writes_nothing(
+    etcd: Etcd, etcd_prefix: str
+) -> None:
+    etcd.check_access(etcd_prefix)
+    assert etcd.prefix(etcd_prefix).count == 0
+
+
+def test_brief_outages_are_not_logged_one_by_one(
+    etcd_server: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(etcd_module, "OUTAGE_ANNOUNCE_AFTER", 0.5)
+    dead = dead_endpoint()
+    client = Etcd([dead], timeout=0.2)
+    try:
+        with caplog.at_level("WARNING", logger="etcdhcp.etcd"):
+            for _ in range(3):  # three blips: a failed request, then etcd answers
+                client.set_endpoints([dead])
+                with pytest.raises(EtcdUnavailable):
+                    client.range("anything")
+                client.set_endpoints([etcd_server.endpoint])
+                client.range("anything")
+            client.set_endpoints([dead])  # then an outage that lasts
+            for _ in range(5):
+                with pytest.raises(EtcdUnavailable):
+                    client.range("anything")
+                time.sleep(0.1)
+        lines = [r.getMessage() for r in caplog.records]
+        assert len(lines) == 3, lines
+        assert lines[0].startswith("etcd unavailable (")  # the first blip
+        assert lines[1].startswith("etcd answers again")
+        assert lines[2].startswith("etcd unavailable (")  # the lasting outage
+        assert "(2 brief outages since the last report)" in lines[2]
+    finally:
+        client.close()

@@ -32,7 +32,15 @@ from etcdhcp.etcd import Etcd
 from etcdhcp.rfc2131 import Network, Responder
 from etcdhcp.server import DhcpServer
 from etcdhcp.store import AddressPool, LeaseStore
-from etcdhcp.transport import DROP_ALL, ClientSerializer, Transport, attach_filter, client_key
+from etcdhcp.transport import (
+    DROP_ALL,
+    ClientRateLimiter,
+    ClientSerializer,
+    Transport,
+    attach_filter,
+    client_key,
+    for_existing_lease,
+)
 
 CLONE_NEWNET = 0x40000000
 SERVER_MAC = "02:00:5e:c8:00:01"
@@ -188,10 +196,16 @@ def lab(netns: str) -> Iterator[Callable[..., tuple[Transport, Callable[[bytes],
         workers: int = 1,
         queue_size: int = 64,
         deadline: float = 5.0,
+        **limits: Any,
     ) -> tuple[Transport, Callable[[bytes], None]]:
         with in_netns(netns):
             t = Transport(
-                "srv0", handle=handler, workers=workers, queue_size=queue_size, deadline=deadline
+                "srv0",
+                handle=handler,
+                workers=workers,
+                queue_size=queue_size,
+                deadline=deadline,
+                **limits,
             )
             made.append(t)
             sender = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
@@ -247,8 +261,10 @@ def test_only_udp_to_port_67_reaches_the_handler_in_order(lab: Callable[..., tup
             packets.mac(50), "198.18.200.50", xid=150, dst_mac=SERVER_MAC, dst_ip=SERVER_IP
         )
     )
-    expected.append(150)
-    assert recorder.wait_for(len(expected)) == expected
+    seen = recorder.wait_for(len(expected) + 1)
+    # A renewal may overtake DISCOVERs still queued (work on existing leases goes first).
+    assert [x for x in seen if x != 150] == expected and 150 in seen
+    expected = seen
     # Our own outgoing frames are seen by the packet socket but never handled.
     t.send_frame(client_frame(60, 160))
     send(client_frame(61, 161))
@@ -436,3 +452,90 @@ def test_replies_reach_the_client_as_correct_frames(
     finally:
         listener.close()
         etcd.close()
+
+
+# ---- floods: per-client rate limit, the queue kept for existing leases ---------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "existing"),
+    [
+        (packets.dhclient_discover(packets.mac(1)), False),
+        (packets.request(packets.mac(1), requested="198.18.0.9", server_id=SERVER_IP), False),
+        (packets.request(packets.mac(1), requested="198.18.0.9"), False),  # INIT-REBOOT
+        (packets.renew(packets.mac(1), "198.18.0.9"), True),
+        (packets.rebind(packets.mac(1), "198.18.0.9"), True),
+        (packets.release(packets.mac(1), "198.18.0.9"), True),
+        (packets.decline(packets.mac(1), "198.18.0.9"), True),
+        (packets.inform(packets.mac(1), "198.18.0.9"), False),
+        # 53 after pads and other options, and in a relayed frame
+        (packets.renew(packets.mac(1), "198.18.0.9", options=[("pad",)] * 3), True),
+        (packets.release(packets.mac(1), "198.18.0.9", giaddr="198.18.0.254"), True),
+        # garbage: never given the reserved part of the queue
+        (packets.renew(packets.mac(1), "198.18.0.9")[:100], False),
+        (packets.frame(None, packets.mac(1), ciaddr="198.18.0.9", raw_options=b"junk"), False),
+        (packets.frame(None, packets.mac(1), ciaddr="198.18.0.9", raw_options=b""), False),
+        (b"", False),
+    ],
+)
+def test_for_existing_lease_classifies_raw_frames(raw: bytes, existing: bool) -> None:
+    assert for_existing_lease(raw) is existing
+
+
+def test_for_existing_lease_survives_any_truncation() -> None:
+    raw = packets.release(packets.mac(1), "198.18.0.9", extra=[(12, b"x" * 40)])
+    for cut in range(len(raw)):
+        for_existing_lease(raw[:cut])  # no IndexError, whatever is missing
+
+
+def test_rate_limiter_allows_a_burst_then_the_rate() -> None:
+    limiter = ClientRateLimiter(rate=10.0, burst=20)
+    now = 1000.0
+    assert all(limiter.allow(b"A", now) for _ in range(20))
+    assert not limiter.allow(b"A", now)
+    assert limiter.allow(b"B", now)  # another client has its own bucket
+    assert limiter.allow(b"A", now + 0.1)  # 0.1 s at 10/s earns one request
+    assert not limiter.allow(b"A", now + 0.1)
+    assert sum(limiter.allow(b"A", now + 100.0) for _ in range(30)) == 20  # never above burst
+
+
+def test_rate_limiter_forgets_the_least_recently_seen_clients() -> None:
+    limiter = ClientRateLimiter(rate=1.0, burst=1)
+    assert limiter.allow(b"first", 0.0) and not limiter.allow(b"first", 0.0)
+    for n in range(transport.MAX_RATE_LIMITED_CLIENTS):
+        limiter.allow(n.to_bytes(4, "big"), 0.0)
+    assert len(limiter) <= transport.MAX_RATE_LIMITED_CLIENTS
+    assert limiter.allow(b"first", 0.0)  # forgotten: a fresh bucket
+
+
+def test_a_client_over_its_rate_is_dropped_and_counted(lab: Callable[..., tuple]) -> None:
+    recorder = Recorder()
+    _t, send = lab(recorder, workers=2, client_rate=1.0, client_burst=3)
+    limited = dropped("rate_limited")
+    for xid in range(1, 9):
+        send(client_frame(5, xid))
+    send(client_frame(6, 100))  # another client is not affected
+    recorder.wait_for(4)
+    time.sleep(0.3)
+    seen = recorder.xids()
+    assert sorted(seen) == [1, 2, 3, 100], seen  # the burst of 3 (none waited: 1 worker free)
+    assert dropped("rate_limited") == limited + 5
+
+
+def test_a_busy_queue_sheds_and_delays_new_clients_before_renewals(
+    lab: Callable[..., tuple],
+) -> None:
+    recorder = Recorder(delay=0.2)
+    _t, send = lab(recorder, workers=1, queue_size=4)  # 3 slots for new work, 1 kept
+    full = dropped("queue_full")
+    send(client_frame(1, 1))
+    assert recorder.started.wait(2.0)  # the worker is busy; the queue is empty
+    for n in range(2, 8):
+        send(client_frame(n, n))  # DISCOVERs 2, 3, 4 queued; 5, 6, 7 shed
+    send(packets.renew(packets.mac(50), "198.18.200.50", xid=50))  # takes the kept slot
+    send(packets.release(packets.mac(51), "198.18.200.51", xid=51))  # queue full: dropped
+    # The renewal arrived last but is handled first; the new clients wait.
+    assert recorder.wait_for(5, timeout=10) == [1, 50, 2, 3, 4]
+    time.sleep(0.3)
+    assert recorder.xids() == [1, 50, 2, 3, 4]
+    assert dropped("queue_full") == full + 4

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
 import os
 import re
 import sys
@@ -52,6 +53,7 @@ __all__ = [
     "parse_duration",
     "parse_flags",
     "report_and_exit",
+    "secret_warnings",
     "split_host_port",
 ]
 
@@ -124,6 +126,15 @@ FLAGS: tuple[Flag, ...] = (
         "server",
     ),
     Flag(
+        "admin.debug",
+        "false",
+        "BOOL",
+        "also serve debugging endpoints on the admin server (/debug/threads: a stack dump "
+        "of every thread); off by default, as they show internals to anyone who can connect",
+        "server",
+        switch=True,
+    ),
+    Flag(
         "dhcp.server-ip",
         "10.0.0.1",
         "IP",
@@ -172,7 +183,24 @@ FLAGS: tuple[Flag, ...] = (
         "dhcp.queue-size",
         "1024",
         "N",
-        "requests waiting for a worker; beyond that new ones are dropped",
+        "requests waiting for a worker; beyond that new ones are dropped. The last quarter "
+        "is kept for renewals, releases and declines, so a flood of new clients cannot "
+        "starve the clients that already have a lease",
+        "server",
+    ),
+    Flag(
+        "dhcp.client-rate",
+        "10",
+        "PER_SECOND",
+        "requests per second one client (by hardware address) may send once its burst is "
+        "spent; more are dropped unanswered. 0 turns the limit off",
+        "server",
+    ),
+    Flag(
+        "dhcp.client-burst",
+        "20",
+        "N",
+        "requests one client may send at once before --dhcp.client-rate applies",
         "server",
     ),
     # etcd (shared with etcdhcpctl)
@@ -280,7 +308,7 @@ def _help_text(flag: Flag) -> str:
     return text.replace("%", "%%")  # argparse %-formats help strings
 
 
-def _add_section(parser: argparse.ArgumentParser, section: str) -> None:
+def _add_section(parser: argparse.ArgumentParser, section: str, echo: bool = False) -> None:
     group = parser.add_argument_group(_SECTION_TITLES[section])
     for flag in FLAGS:
         if flag.section != section:
@@ -293,19 +321,26 @@ def _add_section(parser: argparse.ArgumentParser, section: str) -> None:
             # Defaults stay text and go through the same conversion as typed values.
             "default": flag.default,
         }
+        if echo:  # see add_etcd_arguments
+            kwargs.update(help=argparse.SUPPRESS, default=argparse.SUPPRESS)
+            del kwargs["env_var"]
         if flag.switch:
             kwargs.update(nargs="?", const="true")
         group.add_argument(flag.option, **kwargs)
 
 
-def add_etcd_arguments(parser: argparse.ArgumentParser) -> None:
+def add_etcd_arguments(parser: argparse.ArgumentParser, echo: bool = False) -> None:
     """Add --config, -v, every --etcd.* flag and --state-dir to `parser`.
+
+    `echo=True` is for a plain argparse parent of subcommand parsers: hidden, with
+    no defaults, it accepts the settings ConfigArgParse 1.5 (Debian 12) appends
+    after the command from the config file and the environment.
 
     Shared with etcdhcpctl so both read the same flags, ETCDHCP_* variables and
     config file; `etcd_fields` turns the parsed values into checked settings.
     """
-    _add_section(parser, "general")
-    _add_section(parser, "etcd")
+    _add_section(parser, "general", echo)
+    _add_section(parser, "etcd", echo)
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -316,14 +351,19 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
 # -- parsing ----------------------------------------------------------------------------
 
 
-def _long_names(parser: argparse.ArgumentParser) -> dict[str, bool]:
-    """Long option names (without dashes) -> whether the option takes exactly one value."""
-    names: dict[str, bool] = {}
+def _long_names(parser: argparse.ArgumentParser) -> dict[str, str | int | None]:
+    """Long option names (without dashes) -> their nargs (None: exactly one value)."""
+    names: dict[str, str | int | None] = {}
     for action in parser._actions:
         for option in action.option_strings:
             if option.startswith("--"):
-                names[option[2:]] = action.nargs is None
+                names[option[2:]] = action.nargs
     return names
+
+
+_TRUE_WORDS = frozenset({"1", "t", "true", "yes", "on"})
+_FALSE_WORDS = frozenset({"0", "f", "false", "no", "off"})
+_BOOLEAN_WORDS = _TRUE_WORDS | _FALSE_WORDS
 
 
 def go_style_argv(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
@@ -334,23 +374,31 @@ def go_style_argv(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[
     """
     names = _long_names(parser)
     out: list[str] = []
-    args = iter(argv)
-    for arg in args:
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
         if arg == "--":
             out.append(arg)
-            out.extend(args)
+            out.extend(args[i:])
             break
         if arg.startswith("-") and not arg.startswith("--"):
             name = arg[1:].partition("=")[0]
             if name in names:
                 arg = "-" + arg
         out.append(arg)
-        if arg.startswith("--"):
-            name, eq, _ = arg[2:].partition("=")
-            if not eq and names.get(name):
-                value = next(args, None)
-                if value is not None:
-                    out.append(value)
+        if not arg.startswith("--"):
+            continue
+        name, eq, _ = arg[2:].partition("=")
+        if eq or name not in names:
+            continue
+        if names[name] is None and i < len(args):
+            out.append(args[i])
+            i += 1
+        elif names[name] == "?" and (i >= len(args) or args[i].lower() not in _BOOLEAN_WORDS):
+            # A bare switch never takes a following command or argument as its value.
+            out[-1] = f"--{name}=true"
     return out
 
 
@@ -489,6 +537,17 @@ class ParsedFlags:
             raise self.error(name, f"{value} is shorter than {minimum:g}s")
         return seconds
 
+    def number(self, name: str, minimum: float) -> float:
+        """A decimal number (`2.5`) of at least `minimum`."""
+        value = self.raw(name) or ""
+        try:
+            number = float(value)
+        except ValueError:
+            raise self.error(name, f"{value!r} is not a number") from None
+        if not math.isfinite(number) or number < minimum:
+            raise self.error(name, f"{value} is not a number of at least {minimum:g}")
+        return number
+
     def integer(self, name: str, minimum: int) -> int:
         value = self.raw(name) or ""
         try:
@@ -501,9 +560,9 @@ class ParsedFlags:
 
     def switch(self, name: str) -> bool:
         value = (self.raw(name) or "").strip().lower()
-        if value in ("1", "t", "true", "yes", "on"):
+        if value in _TRUE_WORDS:
             return True
-        if value in ("", "0", "f", "false", "no", "off"):  # empty: unset, as elsewhere
+        if not value or value in _FALSE_WORDS:  # empty: unset, as elsewhere
             return False
         raise self.error(name, f"{self.raw(name)!r} is not a boolean (true or false)")
 
@@ -695,6 +754,7 @@ class Config:
 
     admin_host: str  # "" means every address
     admin_port: int
+    admin_debug: bool
     server_ip: IPv4Address
     server_if: str
     subnet_mask: IPv4Address
@@ -709,6 +769,8 @@ class Config:
     decline_time: float
     workers: int
     queue_size: int
+    client_rate: float  # requests per second per client; 0: no limit
+    client_burst: int
     etcd_endpoints: tuple[str, ...]  # "scheme://host:port"
     etcd_srv: str | None
     etcd_username: str | None
@@ -723,6 +785,7 @@ class Config:
     embedded_binary: str
     state_dir: str
     verbosity: int
+    warnings: tuple[str, ...] = ()  # problems worth one log line each, not worth refusing
 
     @property
     def network(self) -> IPv4Network:
@@ -904,6 +967,9 @@ def _server_fields(flags: ParsedFlags, check_interface: bool) -> dict[str, Any]:
         "decline_time": flags.duration("dhcp.decline-time"),
         "workers": flags.integer("dhcp.workers", minimum=1),
         "queue_size": flags.integer("dhcp.queue-size", minimum=1),
+        "client_rate": flags.number("dhcp.client-rate", minimum=0.0),
+        "client_burst": flags.integer("dhcp.client-burst", minimum=1),
+        "admin_debug": flags.switch("admin.debug"),
     }
 
 
@@ -925,7 +991,45 @@ def load(
     flags = parse_flags(parser, argv, env)
     for name in ("logtostderr", "alsologtostderr"):
         flags.switch(name)  # accepted and ignored, but a typo in the value still fails
-    return Config(**_server_fields(flags, check_interface), **etcd_fields(flags))
+    return Config(
+        **_server_fields(flags, check_interface),
+        **etcd_fields(flags),
+        warnings=secret_warnings(flags),
+    )
+
+
+def _world_readable(path: str) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & 0o004)
+    except OSError:
+        return False
+
+
+def secret_warnings(flags: ParsedFlags) -> tuple[str, ...]:
+    """Where the etcd password can be read by other users of the machine.
+
+    Not refused (an operator may have reasons), but each is worth one log line.
+    """
+    if not flags.text("etcd.auth.password"):
+        password_file = flags.text("etcd.auth.password-file")
+        if password_file and _world_readable(password_file):
+            return (
+                f"--etcd.auth.password-file {password_file} is readable by every user: "
+                f"chmod o-r {password_file}",
+            )
+        return ()
+    origin = flags.origins.get("etcd.auth.password")
+    if origin is None:
+        return (
+            "--etcd.auth.password on the command line is visible to every user in ps: "
+            "use --etcd.auth.password-file",
+        )
+    if not origin.startswith(ENV_PREFIX) and _world_readable(origin):
+        return (
+            f"the config file {origin} holds the etcd password and is readable by every "
+            f"user: chmod o-r {origin}, or use --etcd.auth.password-file",
+        )
+    return ()
 
 
 def report_and_exit(error: ConfigError, prog: str = PROG) -> NoReturn:

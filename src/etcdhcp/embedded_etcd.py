@@ -33,6 +33,7 @@ COMPACTION_ARGS: tuple[str, ...] = (
 )
 
 _LOG_TAIL_BYTES = 4000
+_SYSTEMD_NOTIFY_VARS = frozenset({"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"})
 _PR_SET_PDEATHSIG = 1
 
 # Run inside a network namespace to poll /health there: the test process (or daemon)
@@ -87,10 +88,13 @@ def _parse_health(body: str) -> bool:
 
 
 class EtcdProcess:
-    """One single-member etcd cluster running as a child process.
+    """One etcd member running as a child process: a single-member cluster by default.
 
     ``netns`` runs it inside a network namespace (``ip netns exec NS etcd ...``); the
-    health check then runs inside that namespace too.
+    health check then runs inside that namespace too. For a member of a larger cluster
+    give ``initial_cluster`` (``name=peer-url,...``) and the same ``cluster_token`` to
+    every member, and start them together (``start(wait=False)``, then
+    ``wait_healthy``): no member is healthy before a quorum of them runs.
     """
 
     def __init__(
@@ -103,6 +107,8 @@ class EtcdProcess:
         extra_args: Sequence[str] = (),
         log_path: str | None = None,
         netns: str | None = None,
+        initial_cluster: str | None = None,
+        cluster_token: str | None = None,
     ) -> None:
         if isinstance(client_urls, str):
             client_urls = [client_urls]
@@ -117,6 +123,8 @@ class EtcdProcess:
         # Beside the data dir, not in it: etcd warns about foreign files in its data dir.
         self.log_path = log_path or self.data_dir.rstrip("/") + ".log"
         self.netns = netns
+        self.initial_cluster = initial_cluster or f"{name}={peer_url}"
+        self.cluster_token = cluster_token or f"etcdhcp-{name}"
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
@@ -155,11 +163,11 @@ class EtcdProcess:
             "--initial-advertise-peer-urls",
             self.peer_url,
             "--initial-cluster",
-            f"{self.name}={self.peer_url}",
+            self.initial_cluster,
             "--initial-cluster-state",
             "new",
             "--initial-cluster-token",
-            f"etcdhcp-{self.name}",
+            self.cluster_token,
             "--logger",
             "zap",
             "--log-outputs",
@@ -173,19 +181,22 @@ class EtcdProcess:
 
     # -- lifecycle ----------------------------------------------------------------
 
-    def start(self, timeout: float = 20.0) -> EtcdProcess:
+    def start(self, timeout: float = 20.0, wait: bool = True) -> EtcdProcess:
         """Start etcd and wait until ``/health`` says true; EtcdStartError otherwise.
 
-        etcd gets SIGTERM from the kernel if the calling *thread* dies, so call this from
-        a thread that lives as long as etcd should (the main thread, a pytest fixture).
+        ``wait`` False returns once the process runs (see ``wait_healthy``). etcd gets
+        SIGTERM from the kernel if the calling *thread* dies, so call this from a thread
+        that lives as long as etcd should (the main thread, a pytest fixture).
         """
         if self.running:
             raise RuntimeError(f"etcd {self.name} is already running (pid {self.pid})")
         # ETCD_* variables would clash with our flags: etcd exits on a shadowed setting.
+        # systemd's notify variables are the daemon's: etcd would send its own READY=1.
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith("ETCD_") or k == "ETCD_UNSUPPORTED_ARCH"
+            if (not k.startswith("ETCD_") or k == "ETCD_UNSUPPORTED_ARCH")
+            and k not in _SYSTEMD_NOTIFY_VARS
         }
         try:
             os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
@@ -209,15 +220,19 @@ class EtcdProcess:
                 )
             except OSError as e:
                 raise EtcdStartError(f"cannot run {self.argv()[0]!r}: {e}") from e
+        if wait:
+            self.wait_healthy(timeout)
+        return self
+
+    def wait_healthy(self, timeout: float = 20.0) -> None:
+        """Poll /health until true; stop etcd and raise EtcdStartError on exit or timeout."""
         try:
             self._wait_healthy(timeout)
         except BaseException:
             self.stop()
             raise
-        return self
 
     def _wait_healthy(self, timeout: float) -> None:
-        """Poll /health until true; raise EtcdStartError on exit or timeout."""
         assert self._proc is not None
         deadline = time.monotonic() + timeout
         delay = 0.05

@@ -49,7 +49,14 @@ def setup(verbosity: int, stream: TextIO | None = None) -> None:
     _handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     _handler.setFormatter(GlogFormatter())
     logger.addHandler(_handler)
-    logger.setLevel(logging.INFO if verbosity <= 0 else V1 if verbosity == 1 else logging.DEBUG)
+    set_verbosity(verbosity)
+
+
+def set_verbosity(verbosity: int) -> None:
+    """Apply a new ``-v`` level to a running process (SIGHUP) without touching handlers,
+    so threads logging at that moment lose no line."""
+    level = logging.INFO if verbosity <= 0 else V1 if verbosity == 1 else logging.DEBUG
+    logging.getLogger("etcdhcp").setLevel(level)
 
 
 def log_v1(logger: logging.Logger, msg: str, *args: object) -> None:

@@ -87,12 +87,44 @@ ETCD_REQUEST_DURATION = Histogram(
 )
 """Observed once per etcd round trip, whatever its outcome."""
 
+ETCD_BATCH_SIZE = Histogram(
+    "etcdhcp_etcd_batch_size",
+    "Guarded transactions sent to etcd together in one request (group commit).",
+    buckets=(1, 2, 4, 8, 16),
+    registry=REGISTRY,
+)
+"""Moves once per etcd transaction request the store's batcher sends."""
+
 ETCD_UP = Gauge(
     "etcdhcp_etcd_up",
     "1 if the last request to etcd succeeded, else 0.",
     registry=REGISTRY,
 )
-"""Set after every etcd round trip (a failed compare counts as success)."""
+"""Set after every etcd round trip (a failed compare counts as success). While it is
+0 the server fails closed: requests are dropped (``etcdhcp_packets_dropped_total``
+with reason etcd_unavailable) and ``/readyz`` says why."""
+
+ETCD_ENDPOINT = Gauge(
+    "etcdhcp_etcd_endpoint",
+    "1 for the etcd endpoint requests go to first, 0 for the other known ones.",
+    ["endpoint"],
+    registry=REGISTRY,
+)
+"""Set when the connection moves to another endpoint (failover, SRV re-discovery)."""
+
+ETCD_FAILOVERS = Counter(
+    "etcdhcp_etcd_failovers_total",
+    "Times the current etcd endpoint failed and requests moved to the next one.",
+    registry=REGISTRY,
+)
+"""+1 per move away from a failed endpoint."""
+
+SERVERS_LIVE = Gauge(
+    "etcdhcp_servers_live",
+    "etcdhcp servers registered in etcd (their registry keys), this one included.",
+    registry=REGISTRY,
+)
+"""Set by the registry thread at every keepalive (every few seconds)."""
 
 POOL_ADDRESSES = Gauge(
     "etcdhcp_pool_addresses",

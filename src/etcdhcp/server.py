@@ -43,7 +43,8 @@ class DhcpServer:
             reply = self.responder.respond(request)
         except EtcdUnavailable as exc:
             metrics.PACKETS_DROPPED.labels(reason="etcd_unavailable").inc()
-            log.warning("no answer to %s from %s: %s", request.type_name, request.mac, exc)
+            # Not a line per packet: etcd.py logs the outage when it starts and ends.
+            log.debug("no answer to %s from %s: %s", request.type_name, request.mac, exc)
             return
         except EtcdError as exc:
             metrics.PACKETS_DROPPED.labels(reason="etcd_error").inc()

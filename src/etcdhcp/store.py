@@ -10,23 +10,33 @@ Key layout (prefix P, default `etcdhcp::`; CONTRACT §2 plus the keys added here
     P ips::offered::<ip>    = <mac>   held for an offer; TTL = --dhcp.offer-hold
     P nics::offered::<mac>  = <ip>    same etcd lease as the key above
     P ips::declined::<ip>   = <mac>   quarantined after a DECLINE; TTL = --dhcp.decline-time
+    P ips::reserved::<ip>   = <mac>   reserved for that MAC (etcdhcpctl reserve); no TTL
+    P reservations::<mac>   = <ip>    the same reservation by MAC, written in the same
+                                      transaction
+    P servers::<server-ip>  = JSON    a live server (registry.py): address, interface, range,
+                                      version, start; its own etcd lease, TTL ~10 s, kept
+                                      alive while it runs, revoked at a clean shutdown
 
 An address is in exactly one of free / offered / leased / declined, or in none
 for a moment after a TTL ran out (the reseeder makes it free again). Every move
 between states is one guarded etcd transaction, so no two servers can hand one
-address to two clients.
+address to two clients. A reserved address is never free: it is offered and leased
+only to its MAC (without an offer hold: nobody else can take it), and stays
+reserved when that lease ends.
 """
 
 from __future__ import annotations
 
+import collections
 import ipaddress
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
 from etcdhcp import metrics
@@ -50,9 +60,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SEED_BATCH = 64  # guarded puts per transaction: etcd's default --max-txn-ops counts nested ops
-CHECK_BATCH = 32  # addresses per read-only check (4 reads each, under 128 ops)
+CHECK_BATCH = 25  # addresses per read-only check (5 reads each, under 128 ops)
+DELETE_BATCH = 128  # deletes per transaction: etcd's default --max-txn-ops
+RESERVE_ATTEMPTS = 5  # reads and guarded writes before giving up on a busy store
 SCAN_PAGE = 5000  # keys per range read when scanning a prefix
-FREE_CANDIDATES = 8
+FREE_CANDIDATES = 32  # free keys read at once into the offer cache
+OFFER_ATTEMPTS = 3 * FREE_CANDIDATES  # candidates taken by others meanwhile are skipped
 
 
 @dataclass(frozen=True)
@@ -80,8 +93,25 @@ class AddressPool:
         return str(ipaddress.IPv4Address(random.randint(int(self.first), int(self.last))))
 
 
+R = TypeVar("R", bound="_JsonRecord")
+
+
+class _JsonRecord:
+    """A dataclass stored in etcd as one JSON object; unknown fields are ignored."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls: type[R], raw: bytes | str) -> R:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError(f"a {cls.__name__} record must be a JSON object")
+        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
+
+
 @dataclass(frozen=True)
-class Lease:
+class Lease(_JsonRecord):
     """One lease as operators see it; `expires` is absolute (unix time), None for a hand pin."""
 
     ip: str
@@ -92,15 +122,22 @@ class Lease:
     hostname: str | None = None
     client_id: str | None = None
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
 
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> Lease:
-        data = json.loads(raw)
-        if not isinstance(data, dict):
-            raise ValueError("a lease record must be a JSON object")
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
+@dataclass(frozen=True)
+class ServerInfo(_JsonRecord):
+    """One live server as the registry shows it (`P servers::<server_ip>`).
+
+    `started` is unix time; `range_from`/`range_to` the addresses it seeds.
+    """
+
+    server_ip: str
+    interface: str | None = None
+    range_from: str | None = None
+    range_to: str | None = None
+    version: str | None = None
+    started: float | None = None
+    hostname: str | None = None
+    pid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +147,55 @@ class Commit:
     lease: Lease | None
     renewed: bool = False
     refusal: str | None = None
+
+
+class Refused(Exception):
+    """An operator's change that the state in etcd does not allow; the message says why."""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """An address every server offers only to this MAC (etcdhcpctl reserve)."""
+
+    mac: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A device connecting (its MAC's lease created) or disconnecting (the lease gone)."""
+
+    revision: int
+    event: str  # "connect" or "disconnect"
+    mac: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every address and MAC key, read at one etcd revision: a consistent picture."""
+
+    revision: int
+    free: frozenset[str]
+    leased: dict[str, str]  # ip -> mac
+    nics: dict[str, str]  # mac -> ip
+    offered: dict[str, str]  # ip -> mac
+    offer_nics: dict[str, str]  # mac -> ip
+    declined: dict[str, str]  # ip -> mac
+    reserved: dict[str, str]  # ip -> mac
+    reservations: dict[str, str]  # mac -> ip
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken invariant found by `LeaseStore.check`; `repairable` ones are safe to fix."""
+
+    kind: str
+    detail: str
+    ip: str | None = None
+    mac: str | None = None
+    repairable: bool = False
+    repaired: bool = False
 
 
 class LeaseStore:
@@ -134,6 +220,8 @@ class LeaseStore:
         self._dhcp_leases = LeaseBuckets(etcd, 2 * lease_time, clock)
         self._offer_leases = LeaseBuckets(etcd, offer_hold, clock)
         self._decline_leases = LeaseBuckets(etcd, decline_time, clock)
+        self._candidates: collections.deque[str] = collections.deque()
+        self._candidates_lock = threading.Lock()
         self.free_prefix = f"{prefix}ips::free::"
         self.leased_prefix = f"{prefix}ips::leased::"
         self.nic_prefix = f"{prefix}nics::leased::"
@@ -141,6 +229,24 @@ class LeaseStore:
         self.offered_prefix = f"{prefix}ips::offered::"
         self.offer_nic_prefix = f"{prefix}nics::offered::"
         self.declined_prefix = f"{prefix}ips::declined::"
+        self.reserved_prefix = f"{prefix}ips::reserved::"
+        self.reservation_prefix = f"{prefix}reservations::"
+        self.servers_prefix = f"{prefix}servers::"
+
+    @classmethod
+    def for_operator(cls, etcd: Etcd, prefix: str) -> LeaseStore:
+        """A store for etcdhcpctl: its range is empty, so by itself it seeds and frees
+        nothing (operators say where an address goes), and it grants no leases."""
+        empty = AddressPool(ipaddress.IPv4Address(1), ipaddress.IPv4Address(0))
+        return cls(
+            etcd,
+            prefix=prefix,
+            pool=empty,
+            lease_time=1,
+            offer_hold=1,
+            decline_time=1,
+            server_id="etcdhcpctl",
+        )
 
     # ---- key names
 
@@ -165,6 +271,12 @@ class LeaseStore:
     def _declined(self, ip: str) -> str:
         return self.declined_prefix + ip
 
+    def _reserved(self, ip: str) -> str:
+        return self.reserved_prefix + ip
+
+    def _reservation(self, mac: str) -> str:
+        return self.reservation_prefix + mac
+
     # ---- DISCOVER
 
     def offer(self, mac: str, requested: str | None = None) -> str | None:
@@ -177,29 +289,69 @@ class LeaseStore:
         return self._with_live_leases(self._offer, mac, requested)
 
     def _offer(self, mac: str, requested: str | None) -> str | None:
-        known = [
+        known = [  # in the order of _KNOWN
             Branch([present(self._nic(mac))], [get(self._nic(mac))]),
+            Branch([present(self._reservation(mac))], [get(self._reservation(mac))]),
             Branch([present(self._offer_nic(mac))], [get(self._offer_nic(mac))]),
         ]
         if requested:
             choice = self.etcd.choose([*known, self._take_for_offer(mac, requested)])
             if choice.index is not None:
-                return _held_address(choice, requested)
-        for _ in range(4):
-            candidates = self._free_candidates()
-            if not candidates:
+                return self._held_address(mac, choice, requested)
+        for _ in range(OFFER_ATTEMPTS):
+            ip = self._next_candidate()
+            if ip is None:
                 choice = self.etcd.choose(known)
-                return None if choice.index is None else _held_address(choice, "")
-            for ip in candidates:
-                choice = self.etcd.choose([*known, self._take_for_offer(mac, ip)])
-                if choice.index is not None:
-                    return _held_address(choice, ip)
+                return None if choice.index is None else self._held_address(mac, choice, "")
+            choice = self.etcd.choose([*known, self._take_for_offer(mac, ip)])
+            if choice.index is not None:
+                return self._held_address(mac, choice, ip)
+        return None
+
+    def _next_candidate(self) -> str | None:
+        """A probably-free address from this server's small cache of free keys.
+
+        One range read fills the cache for many DISCOVERs, and concurrent workers
+        take different entries, so they do not race each other for one address.
+        """
+        with self._candidates_lock:
+            if not self._candidates:
+                self._candidates.extend(self._free_candidates())
+            return self._candidates.popleft() if self._candidates else None
+
+    def _held_address(self, mac: str, choice: Any, taken: str) -> str | None:
+        """The address from an `offer` choice: one of `known` (read), or the taken one."""
+        if choice.index is None or choice.index >= len(_KNOWN):
+            return taken
+        ip = first_value(choice.responses[0]).decode()
+        if _KNOWN[choice.index] == "reservation":
+            return self._reserved_if_available(mac, ip)
+        return ip
+
+    def _reserved_if_available(self, mac: str, ip: str) -> str | None:
+        """`mac`'s reserved address unless a quarantine or another client holds it.
+
+        A reserved client gets its own address or nothing: an address from the pool
+        would hide the conflict from the operator who reserved it.
+        """
+        usable = self.etcd.txn(
+            [
+                value_is(self._reserved(ip), mac),
+                absent(self._leased(ip)),
+                absent(self._offered(ip)),
+                absent(self._declined(ip)),
+            ],
+            [],
+        )
+        if usable.succeeded:
+            return ip
+        log.warning("reserved address %s of %s is quarantined or held by another client", ip, mac)
         return None
 
     def _take_for_offer(self, mac: str, ip: str) -> Branch:
         lease = self._offer_leases.lease()
         return Branch(
-            [present(self._free(ip))],
+            [present(self._free(ip)), absent(self._reserved(ip))],  # a stray free key: no
             [
                 delete(self._free(ip)),
                 put(self._offered(ip), mac, lease),
@@ -218,7 +370,7 @@ class LeaseStore:
         if not held or held[0].value.decode() == keep:
             return False
         ip = held[0].value.decode()
-        back_to_pool = [put(self._free(ip), ip)] if ip in self.pool else []
+        back_to_pool = self._back_to_pool(ip)
         choice = self.etcd.choose(
             [
                 Branch(
@@ -232,8 +384,8 @@ class LeaseStore:
     def _free_candidates(self) -> list[str]:
         """A few free addresses from a random point of the free keys: O(1) in the pool size.
 
-        Starting at a random key spreads concurrent DISCOVERs (and servers) over the
-        pool, so they rarely race for one address.
+        Starting at a random key spreads servers over the pool, so they rarely race
+        for one address.
         """
         start = self._free(self.pool.random_address())
         end = prefix_end(self.free_prefix)
@@ -247,9 +399,7 @@ class LeaseStore:
                     self.free_prefix, start.encode(), limit=FREE_CANDIDATES, keys_only=True
                 ).kvs
             ]
-        ips = [key.decode()[len(self.free_prefix) :] for key in keys]
-        random.shuffle(ips)
-        return ips
+        return [key.decode()[len(self.free_prefix) :] for key in keys]
 
     # ---- REQUEST
 
@@ -297,30 +447,50 @@ class LeaseStore:
             put(self._nic(mac), ip, etcd_lease),
             put(self._info(ip), lease.to_json(), etcd_lease),
         ]
+        unreserved = [absent(self._reserved(ip)), absent(self._reservation(mac))]
         branches = [
             Branch([value_is(self._leased(ip), mac), value_is(self._nic(mac), ip)], write),
             Branch(
-                [value_is(self._offered(ip), mac), absent(self._nic(mac))],
+                [
+                    value_is(self._reserved(ip), mac),
+                    value_is(self._reservation(mac), ip),
+                    absent(self._leased(ip)),
+                    absent(self._nic(mac)),
+                    absent(self._offered(ip)),
+                    absent(self._declined(ip)),
+                ],
+                [delete(self._free(ip)), *write],  # a free key here was added by hand
+            ),
+            Branch(
+                [value_is(self._offered(ip), mac), absent(self._nic(mac)), *unreserved],
                 [delete(self._offered(ip)), delete(self._offer_nic(mac)), *write],
             ),
         ]
         if allow_free:
             branches.append(
                 Branch(
-                    [present(self._free(ip)), absent(self._nic(mac))],
+                    [present(self._free(ip)), absent(self._nic(mac)), *unreserved],
                     [delete(self._free(ip)), *write],
                 )
             )
-        otherwise = [get(self._leased(ip)), get(self._nic(mac)), get(self._offered(ip))]
+        otherwise = [
+            get(self._leased(ip)),
+            get(self._nic(mac)),
+            get(self._offered(ip)),
+            get(self._reserved(ip)),
+            get(self._reservation(mac)),
+        ]
         choice = self.etcd.choose(branches, otherwise)
         if choice.index is not None:
             renewed = choice.index == 0
             metrics.LEASES.labels(event="renewed" if renewed else "granted").inc()
             return Commit(lease, renewed=renewed)
-        holder, mac_ip, offered_to = (first_value(r) for r in choice.responses)
-        if (holder and holder.decode() != mac) or (offered_to and offered_to.decode() != mac):
+        holder, mac_ip, offered_to, reserved_for, reservation = (
+            first_value(r) for r in choice.responses
+        )
+        if any(v and v.decode() != mac for v in (holder, offered_to, reserved_for)):
             return Commit(None, refusal="taken")
-        if mac_ip and mac_ip.decode() != ip:
+        if any(v and v.decode() != ip for v in (mac_ip, reservation)):
             return Commit(None, refusal="other_address")
         if holder or mac_ip:
             return Commit(None, refusal="taken")  # half a pair: not safe to extend
@@ -334,9 +504,13 @@ class LeaseStore:
     def _drop_lease(self, mac: str, ip: str) -> list[Any]:
         return [delete(self._leased(ip)), delete(self._nic(mac)), delete(self._info(ip))]
 
-    def release(self, mac: str, ip: str) -> bool:
-        """Free `ip` if it is leased to `mac`; addresses outside the range are phased out."""
-        back_to_pool = [put(self._free(ip), ip)] if ip in self.pool else []
+    def release(self, mac: str, ip: str, to_pool: bool | None = None) -> bool:
+        """Free `ip` if it is leased to `mac`; addresses outside the range are phased out.
+
+        `to_pool` overrides the range check (etcdhcpctl, which knows every server's
+        range rather than one). A reserved address stays reserved, not free.
+        """
+        back_to_pool = self._back_to_pool(ip, to_pool)
         choice = self.etcd.choose(
             [Branch(self._lease_held(mac, ip), [*self._drop_lease(mac, ip), *back_to_pool])]
         )
@@ -344,6 +518,12 @@ class LeaseStore:
             return False
         metrics.LEASES.labels(event="released").inc()
         return True
+
+    def _back_to_pool(self, ip: str, to_pool: bool | None = None) -> list[Any]:
+        """The op that makes `ip` free: when it is in the range (or `to_pool`) and not reserved."""
+        if not (ip in self.pool if to_pool is None else to_pool):
+            return []
+        return [nested([absent(self._reserved(ip))], [put(self._free(ip), ip)])]
 
     def decline(self, mac: str, ip: str) -> bool:
         """Quarantine `ip` (someone else answers ARP for it) if `mac` held or was offered it."""
@@ -378,11 +558,7 @@ class LeaseStore:
         holder, info = (first_value(r) for r in response.responses)
         if holder is None or (mac is not None and holder.decode() != mac):
             return None
-        if info is not None:
-            lease = Lease.from_json(info)
-            if lease.mac == holder.decode():
-                return lease
-        return Lease(ip=ip, mac=holder.decode())
+        return _lease_of(ip, holder.decode(), info)
 
     def counts(self) -> dict[str, int]:
         """Addresses per state, from count-only reads (cheap for any pool size)."""
@@ -399,14 +575,36 @@ class LeaseStore:
             for state, r in zip(prefixes, response.responses, strict=True)
         }
 
+    # ---- the server registry (registry.py keeps our key alive)
+
+    def register(self, server: ServerInfo, etcd_lease: int) -> None:
+        """Write `server`'s registry key, bound to `etcd_lease`: it vanishes with the lease."""
+        self.etcd.txn(
+            [], [put(self.servers_prefix + server.server_ip, server.to_json(), etcd_lease)]
+        )
+
+    def servers(self) -> list[ServerInfo]:
+        """Every live server's registration, by address; unreadable records are skipped."""
+        found = []
+        for ip, raw in self._scan(self.servers_prefix, keys_only=False):
+            try:
+                found.append(ServerInfo.from_json(raw))
+            except (ValueError, TypeError):
+                log.warning("ignoring unreadable server record for %s", ip)
+        return found
+
     # ---- pool maintenance (the reseeder's tools)
 
-    def _scan(self, prefix: str, keys_only: bool = True) -> Iterator[tuple[str, bytes]]:
-        """Every (suffix, value) under `prefix`, read page by page."""
+    def _scan(
+        self, prefix: str, keys_only: bool = True, revision: int = 0
+    ) -> Iterator[tuple[str, bytes]]:
+        """Every (suffix, value) under `prefix`, read page by page (at `revision`, if given)."""
         start = prefix.encode()
         end = prefix_end(prefix)
         while True:
-            response = self.etcd.range(start, end, limit=SCAN_PAGE, keys_only=keys_only)
+            response = self.etcd.range(
+                start, end, limit=SCAN_PAGE, keys_only=keys_only, revision=revision
+            )
             for kv in response.kvs:
                 yield kv.key.decode()[len(prefix) :], kv.value
             if not response.more or not response.kvs:
@@ -414,13 +612,14 @@ class LeaseStore:
             start = response.kvs[-1].key + b"\x00"
 
     def _accounted(self) -> set[str]:
-        """Every address that is free, offered, leased or quarantined right now."""
+        """Every address that is free, offered, leased, quarantined or reserved right now."""
         seen: set[str] = set()
         for prefix in (
             self.free_prefix,
             self.leased_prefix,
             self.offered_prefix,
             self.declined_prefix,
+            self.reserved_prefix,
         ):
             seen.update(suffix for suffix, _ in self._scan(prefix))
         return seen
@@ -433,6 +632,7 @@ class LeaseStore:
                 absent(self._leased(ip)),
                 absent(self._offered(ip)),
                 absent(self._declined(ip)),
+                absent(self._reserved(ip)),
             ],
             [put(self._free(ip), ip)],
         )
@@ -456,7 +656,7 @@ class LeaseStore:
         return self._free_batches(missing) if missing else 0
 
     def free_if_vacant(self, ips: Iterable[str]) -> int:
-        """Return range addresses whose lease, offer or quarantine ended to the free pool.
+        """Return range addresses whose lease, offer, quarantine or reservation ended to the pool.
 
         Reads first so that the common case (the address moved on to another state in
         the same transaction) costs no write.
@@ -465,14 +665,12 @@ class LeaseStore:
         vacant: list[str] = []
         for i in range(0, len(candidates), CHECK_BATCH):
             batch = candidates[i : i + CHECK_BATCH]
-            ops = [
-                _count(key, single=True)
-                for ip in batch
-                for key in (self._free(ip), self._leased(ip), self._offered(ip), self._declined(ip))
-            ]
+            states = (self._free, self._leased, self._offered, self._declined, self._reserved)
+            ops = [_count(key(ip), single=True) for ip in batch for key in states]
             responses = self.etcd.txn([], ops).responses
+            n = len(states)
             for j, ip in enumerate(batch):
-                if all(r.response_range.count == 0 for r in responses[4 * j : 4 * j + 4]):
+                if all(r.response_range.count == 0 for r in responses[n * j : n * j + n]):
                     vacant.append(ip)
         return self._free_batches(vacant) if vacant else 0
 
@@ -492,7 +690,7 @@ class LeaseStore:
                 continue
             if ends is None or ends > now:
                 continue
-            back_to_pool = [put(self._free(ip), ip)] if ip in self.pool else []
+            back_to_pool = self._back_to_pool(ip)
             choice = self.etcd.choose(
                 [
                     Branch(
@@ -508,8 +706,13 @@ class LeaseStore:
         return reclaimed
 
     def watch_vacated(self) -> tuple[Iterator[str], Callable[[], None]]:
-        """Addresses whose leased, offered or declined key was deleted (expiry included)."""
-        watched = (self.leased_prefix, self.offered_prefix, self.declined_prefix)
+        """Addresses whose leased, offered, declined or reserved key was deleted (expiry too)."""
+        watched = (
+            self.leased_prefix,
+            self.offered_prefix,
+            self.declined_prefix,
+            self.reserved_prefix,
+        )
         keys, cancel = self.etcd.watch_deletes(f"{self.prefix}ips::")
 
         def addresses() -> Iterator[str]:
@@ -520,6 +723,228 @@ class LeaseStore:
 
         return addresses(), cancel
 
+    # ---- operators (etcdhcpctl, the admin API)
+
+    def _revision(self) -> int:
+        """The store's current revision (one cheap single-key read)."""
+        return int(self.etcd.range(self.prefix).header.revision)
+
+    def _values(self, prefix: str, revision: int) -> dict[str, str]:
+        return {k: v.decode() for k, v in self._scan(prefix, keys_only=False, revision=revision)}
+
+    def leases(self) -> list[Lease]:
+        """Every lease, by address, with its record when the record is the holder's."""
+        revision = self._revision()
+        holders = self._values(self.leased_prefix, revision)
+        records = dict(self._scan(self.info_prefix, keys_only=False, revision=revision))
+        return [
+            _lease_of(ip, holders[ip], records.get(ip)) for ip in sorted(holders, key=address_order)
+        ]
+
+    def snapshot(self) -> Snapshot:
+        """Which address and MAC is in which state, all read at one revision."""
+        revision = self._revision()
+        return Snapshot(
+            revision=revision,
+            free=frozenset(ip for ip, _ in self._scan(self.free_prefix, revision=revision)),
+            leased=self._values(self.leased_prefix, revision),
+            nics=self._values(self.nic_prefix, revision),
+            offered=self._values(self.offered_prefix, revision),
+            offer_nics=self._values(self.offer_nic_prefix, revision),
+            declined=self._values(self.declined_prefix, revision),
+            reserved=self._values(self.reserved_prefix, revision),
+            reservations=self._values(self.reservation_prefix, revision),
+        )
+
+    def reservations(self) -> list[Reservation]:
+        """Every reservation (by MAC), ordered by address."""
+        found = [
+            Reservation(mac, ip) for mac, ip in self._values(self.reservation_prefix, 0).items()
+        ]
+        return sorted(found, key=lambda r: address_order(r.ip))
+
+    def reservation(self, mac: str) -> str | None:
+        """`mac`'s reserved address, if it has one."""
+        found = self.etcd.range(self._reservation(mac)).kvs
+        return found[0].value.decode() if found else None
+
+    def reserve(self, mac: str, ip: str) -> bool:
+        """Reserve `ip` for `mac` and take it out of the free pool, in one guarded transaction.
+
+        True when the reservation is new (or completes half of one), False when it was
+        already there. Refused when the address is leased, offered or reserved to another
+        MAC, or the MAC has another reservation or holds a lease on another address.
+        """
+        keys = {
+            "reservation": self._reservation(mac),
+            "reserved": self._reserved(ip),
+            "leased": self._leased(ip),
+            "nic": self._nic(mac),
+            "offered": self._offered(ip),
+        }
+        for _ in range(RESERVE_ATTEMPTS):
+            read = self.etcd.txn([], [get(key) for key in keys.values()]).responses
+            now = {
+                name: None if (v := first_value(r)) is None else v.decode()
+                for name, r in zip(keys, read, strict=True)
+            }
+            if now["reservation"] == ip and now["reserved"] == mac:
+                return False
+            _refuse_reservation(mac, ip, now)
+            ops = [put(keys["reservation"], ip), put(keys["reserved"], mac), delete(self._free(ip))]
+            if now["offered"] == mac:  # the offer becomes the reservation
+                ops += [delete(self._offered(ip)), delete(self._offer_nic(mac))]
+            guards = [_unchanged(key, now[name]) for name, key in keys.items()]
+            if self.etcd.txn(guards, ops).succeeded:
+                return True
+        raise Refused(f"the state of {ip} and {mac} kept changing; try again")
+
+    def unreserve(self, mac: str) -> str | None:
+        """Drop `mac`'s reservation; returns its address (None: there was none).
+
+        The address stays leased while the MAC's lease lasts; otherwise the servers
+        whose range holds it make it free again (their watch sees the key go).
+        """
+        ip = self.reservation(mac)
+        if ip is None:
+            return None
+        mirror = nested([value_is(self._reserved(ip), mac)], [delete(self._reserved(ip))])
+        choice = self.etcd.choose(
+            [
+                Branch(
+                    [value_is(self._reservation(mac), ip)],
+                    [delete(self._reservation(mac)), mirror],
+                )
+            ]
+        )
+        return ip if choice.index == 0 else None
+
+    def add_free(self, ips: Iterable[str]) -> int:
+        """Make these addresses free where they are in no state; returns how many."""
+        return self._free_batches(list(ips))
+
+    def remove_free(self, ips: Iterable[str]) -> list[str]:
+        """Delete these addresses' free keys (never a lease); returns the ones removed."""
+        wanted = list(ips)
+        removed: list[str] = []
+        for i in range(0, len(wanted), DELETE_BATCH):
+            batch = wanted[i : i + DELETE_BATCH]
+            responses = self.etcd.txn([], [delete(self._free(ip)) for ip in batch]).responses
+            removed += [
+                ip
+                for ip, r in zip(batch, responses, strict=True)
+                if r.response_delete_range.deleted
+            ]
+        return removed
+
+    def watch_connections(
+        self, start_revision: int = 0
+    ) -> tuple[Iterator[Connection], Callable[[], None]]:
+        """Devices connecting and disconnecting, from `start_revision` (0: from now on).
+
+        A MAC's lease key created is a connect; deleted (release, expiry, decline) a
+        disconnect. Renewals rewrite the key and are not events.
+        """
+        events, cancel = self.etcd.watch(
+            self.nic_prefix, start_revision=start_revision, prev_kv=True
+        )
+
+        def connections() -> Iterator[Connection]:
+            for event in events:
+                mac = event.key[len(self.nic_prefix) :]
+                if event.deleted:
+                    yield Connection(event.revision, "disconnect", mac, event.value.decode())
+                elif event.version == 1:
+                    yield Connection(event.revision, "connect", mac, event.value.decode())
+
+        return connections(), cancel
+
+    def check(self, repair: bool = False) -> list[Problem]:
+        """The store's invariants, checked on one consistent snapshot.
+
+        Lease and offer keys come in pairs (by address and by MAC) that name each
+        other; a free address is in no other state; a reservation names a MAC that
+        also names it, and no other MAC leases its address. With `repair`, what is
+        safe is fixed, each fix guarded by the values it was decided on: the orphan
+        half of a pair is deleted, and so is the free key of an address in another
+        state.
+        """
+        snap = self.snapshot()
+        found: list[tuple[Problem, Branch | None]] = []
+        found += self._pair_problems("lease", snap.leased, snap.nics, self._leased, self._nic)
+        found += self._pair_problems(
+            "offer", snap.offered, snap.offer_nics, self._offered, self._offer_nic
+        )
+        states = (
+            ("leased", snap.leased, self._leased),
+            ("offered", snap.offered, self._offered),
+            ("quarantined", snap.declined, self._declined),
+            ("reserved", snap.reserved, self._reserved),
+        )
+        for ip in sorted(snap.free, key=address_order):
+            for state, holders, key in states:
+                if ip in holders:
+                    fix = Branch(
+                        [present(self._free(ip)), value_is(key(ip), holders[ip])],
+                        [delete(self._free(ip))],
+                    )
+                    detail = f"{ip} is free and {state} ({holders[ip]})"
+                    found.append((Problem(f"free_and_{state}", detail, ip, holders[ip]), fix))
+                    break
+        found += _reservation_problems(snap)
+        problems = []
+        for problem, fix in found:
+            if fix is not None:
+                repaired = repair and self.etcd.choose([fix]).index == 0
+                problem = replace(problem, repairable=True, repaired=repaired)
+            problems.append(problem)
+        return problems
+
+    def _pair_problems(
+        self,
+        what: str,
+        by_ip: dict[str, str],
+        by_mac: dict[str, str],
+        ip_key: Callable[[str], str],
+        mac_key: Callable[[str], str],
+    ) -> list[tuple[Problem, Branch | None]]:
+        """Halves of `what` pairs (address -> MAC, MAC -> address) without their other half."""
+        found: list[tuple[Problem, Branch | None]] = []
+        for ip in sorted(by_ip, key=address_order):
+            mac = by_ip[ip]
+            other = by_mac.get(mac)
+            if other == ip:
+                continue
+            if other is None:
+                kind, detail = f"orphan_{what}", f"{ip}: {what} to {mac}, which has no {what}"
+            elif by_ip.get(other) == mac:
+                kind = f"two_{what}s"
+                detail = f"{ip}: {what} to {mac}, which also has {other} (two addresses)"
+            else:
+                kind = f"mismatched_{what}"
+                detail = f"{ip}: {what} to {mac}, which names {other}"
+            drops = [delete(ip_key(ip))] + ([delete(self._info(ip))] if what == "lease" else [])
+            fix = Branch([value_is(ip_key(ip), mac), _unchanged(mac_key(mac), other)], drops)
+            found.append((Problem(kind, detail, ip, mac), fix))
+        for mac in sorted(by_mac):
+            ip = by_mac[mac]
+            holder = by_ip.get(ip)
+            if holder == mac:
+                continue
+            if holder is None:
+                kind, detail = f"orphan_{what}", f"{mac}: {what} of {ip}, which has no {what}"
+            elif by_mac.get(holder) == ip:
+                kind = f"shared_{what}"
+                detail = f"{mac}: {what} of {ip}, which is {holder}'s"
+            else:
+                kind = f"mismatched_{what}"
+                detail = f"{mac}: {what} of {ip}, which names {holder}"
+            fix = Branch(
+                [value_is(mac_key(mac), ip), _unchanged(ip_key(ip), holder)], [delete(mac_key(mac))]
+            )
+            found.append((Problem(kind, detail, ip, mac), fix))
+        return found
+
 
 def _count(key: str, single: bool = False) -> Any:
     op = get(key) if single else get(key, prefix_end(key))
@@ -527,8 +952,69 @@ def _count(key: str, single: bool = False) -> Any:
     return op
 
 
-def _held_address(choice: Any, taken: str) -> str:
-    """The address from an `offer` choice: an existing lease or offer (read), or the taken one."""
-    if choice.index in (0, 1):
-        return first_value(choice.responses[0]).decode()
-    return taken
+_KNOWN = ("lease", "reservation", "offer")  # what a MAC may already have, as `_offer` asks
+
+
+def _lease_of(ip: str, holder: str, info: bytes | None) -> Lease:
+    """The lease of `ip` held by `holder`: its record when that is the holder's and readable."""
+    if info is not None:
+        try:
+            lease = Lease.from_json(info)
+        except (ValueError, TypeError):
+            log.warning("ignoring unreadable lease record for %s", ip)
+        else:
+            if lease.mac == holder:
+                return lease
+    return Lease(ip=ip, mac=holder)
+
+
+def _refuse_reservation(mac: str, ip: str, now: dict[str, str | None]) -> None:
+    """Raise Refused when the state read in `LeaseStore.reserve` does not allow it."""
+    if now["reservation"] not in (None, ip):
+        raise Refused(f"{mac} already has a reservation: {now['reservation']} (unreserve it first)")
+    if now["reserved"] not in (None, mac):
+        raise Refused(f"{ip} is reserved for {now['reserved']}")
+    if now["leased"] not in (None, mac):
+        raise Refused(f"{ip} is leased to {now['leased']}")
+    if now["offered"] not in (None, mac):
+        raise Refused(f"{ip} is being offered to {now['offered']}")
+    if now["nic"] not in (None, ip):
+        raise Refused(f"{mac} holds a lease on {now['nic']}: release it first")
+
+
+def _reservation_problems(snap: Snapshot) -> list[tuple[Problem, Branch | None]]:
+    """Reservations that collide with another MAC's lease, and halves of reservations.
+
+    None is repaired automatically: either half may be the one the operator meant;
+    `etcdhcpctl reserve` completes a half, `unreserve` drops it.
+    """
+    found: list[tuple[Problem, Branch | None]] = []
+    for ip in sorted(snap.reserved, key=address_order):
+        mac, holder = snap.reserved[ip], snap.leased.get(ip)
+        if holder is not None and holder != mac:
+            detail = f"{ip} is reserved for {mac} but leased to {holder}"
+            found.append((Problem("reservation_collision", detail, ip, mac), None))
+        if snap.reservations.get(mac) != ip:
+            detail = (
+                f"{ip} is reserved for {mac}, whose reservation is {snap.reservations.get(mac)}"
+            )
+            found.append((Problem("half_reservation", detail, ip, mac), None))
+    for mac in sorted(snap.reservations):
+        ip = snap.reservations[mac]
+        if snap.reserved.get(ip) != mac:
+            detail = f"{mac} has {ip} reserved, but {ip} is reserved for {snap.reserved.get(ip)}"
+            found.append((Problem("half_reservation", detail, ip, mac), None))
+    return found
+
+
+def _unchanged(key: str, value: str | None) -> Any:
+    """A compare that holds while `key` still has the `value` read earlier (None: absent)."""
+    return absent(key) if value is None else value_is(key, value)
+
+
+def address_order(ip: str) -> tuple[int, str]:
+    """Sort key: numeric for addresses, and anything unreadable last."""
+    try:
+        return int(ipaddress.IPv4Address(ip)), ""
+    except ValueError:
+        return 1 << 32, ip

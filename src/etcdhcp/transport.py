@@ -9,12 +9,19 @@ go out on the packet socket when the client has no address yet, and through a
 UDP socket on port 67 when the kernel can route them (relay, ciaddr). That UDP
 socket also stops the kernel answering unicast requests with ICMP
 port-unreachable; its own filter drops everything, so nothing queues on it.
+
+Floods are met in the receive thread, before any decoding: each client (chaddr) has
+a token bucket (`ClientRateLimiter`), and work on existing leases
+(`for_existing_lease`) has the last quarter of the queue to itself and is taken from
+the queue first, so a storm of DISCOVERs from new or forged clients is shed, and
+waited out, before renewals, releases and declines are.
 """
 
 from __future__ import annotations
 
 import collections
 import ctypes
+import itertools
 import logging
 import queue
 import socket
@@ -24,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from etcdhcp import metrics
+from etcdhcp import codec, metrics
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,8 @@ SO_BINDTODEVICE = 25
 PACKET_OUTGOING = 4
 RECV_BUFFER = 4 * 1024 * 1024
 PARKED_PER_CLIENT = 2  # a client retransmitting faster than we answer: keep the newest
+RESERVED_FRACTION = 4  # 1/4 of the queue only takes work on existing leases
+MAX_RATE_LIMITED_CLIENTS = 65536  # token buckets kept; the least recently seen go first
 
 # `tcpdump -dd 'ip and udp dst port 67'`: IPv4, UDP, not a later fragment, dport 67.
 UDP_DPORT_67 = [
@@ -60,12 +69,73 @@ def attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]])
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
 
+def _bootp_offset(frame: bytes) -> int:
+    """Where the BOOTP message starts: after the Ethernet, IPv4 (with options) and UDP headers."""
+    return 14 + (frame[14] & 0x0F) * 4 + 8 if len(frame) > 14 else len(frame)
+
+
 def client_key(frame: bytes) -> bytes:
     """chaddr's first 6 bytes, read without decoding: the unit of per-client ordering."""
     if len(frame) < 15:
         return b""
-    offset = 14 + (frame[14] & 0x0F) * 4 + 8 + 28
+    offset = _bootp_offset(frame) + 28
     return frame[offset : offset + 6]
+
+
+def for_existing_lease(frame: bytes) -> bool:
+    """True for work on a lease a client already holds, read from the raw frame.
+
+    A REQUEST with ciaddr set (renewing, rebinding), a RELEASE or a DECLINE: what a
+    flood of new clients must not crowd out. Everything else (DISCOVER, REQUEST while
+    selecting or rebooting, INFORM, garbage) is new work, shed first when busy. The
+    receive thread runs this for every frame, so it only scans option TLVs for 53.
+    """
+    bootp = _bootp_offset(frame)
+    options = bootp + codec.BOOTP_FIXED_LEN + len(codec.MAGIC_COOKIE)
+    if len(frame) < options or frame[bootp + codec.BOOTP_FIXED_LEN : options] != codec.MAGIC_COOKIE:
+        return False
+    i = options
+    while i + 2 < len(frame) and frame[i] != 0xFF:
+        if frame[i] == 0:
+            i += 1
+            continue
+        if frame[i] == codec.OPT_MESSAGE_TYPE:
+            if frame[i + 1] != 1:
+                return False
+            kind = frame[i + 2]
+            if kind == codec.REQUEST:
+                return frame[bootp + 12 : bootp + 16] != bytes(4)  # ciaddr
+            return kind in (codec.RELEASE, codec.DECLINE)
+        i += 2 + frame[i + 1]
+    return False
+
+
+class ClientRateLimiter:
+    """A token bucket per client: `rate` requests a second, `burst` at once.
+
+    Used by the receive thread only, so it needs no lock. Memory is bounded: past
+    MAX_RATE_LIMITED_CLIENTS buckets the least recently seen quarter is forgotten
+    (a forgotten client starts again with a full bucket).
+    """
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._buckets: dict[bytes, tuple[float, float]] = {}  # key -> (tokens, when)
+
+    def allow(self, key: bytes, now: float) -> bool:
+        tokens, then = self._buckets.pop(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        allowed = tokens >= 1.0
+        # Re-inserted, so the dict stays ordered from least to most recently seen.
+        self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+        if len(self._buckets) > MAX_RATE_LIMITED_CLIENTS:
+            for old in list(self._buckets)[: MAX_RATE_LIMITED_CLIENTS // 4]:
+                del self._buckets[old]
+        return allowed
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
 
 class ClientSerializer:
@@ -114,11 +184,21 @@ class Transport:
         workers: int,
         queue_size: int,
         deadline: float,
+        client_rate: float = 0.0,
+        client_burst: int = 1,
     ) -> None:
+        """`client_rate` requests/s per client (0: unlimited) after a burst of `client_burst`."""
         self.interface = interface
         self._handle = handle
         self._deadline = deadline
-        self._queue: queue.Queue[tuple[bytes, _Frame] | None] = queue.Queue(queue_size)
+        # (priority, arrival, entry): existing leases (0) before new work (1), each in
+        # arrival order; the stop marker (2) comes after everything queued.
+        self._queue: queue.PriorityQueue[tuple[int, int, tuple[bytes, _Frame] | None]] = (
+            queue.PriorityQueue(queue_size)
+        )
+        self._arrivals = itertools.count()
+        self._new_work_limit = queue_size - queue_size // RESERVED_FRACTION
+        self._limiter = ClientRateLimiter(client_rate, client_burst) if client_rate > 0 else None
         self._serializer = ClientSerializer()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -155,7 +235,7 @@ class Transport:
         self._stopping.set()
         for _ in range(self._workers):
             try:
-                self._queue.put(None, timeout=grace)
+                self._queue.put((2, next(self._arrivals), None), timeout=grace)
             except queue.Full:
                 break
         end = time.monotonic() + grace
@@ -193,10 +273,16 @@ class Transport:
 
     def _dispatch(self, frame: _Frame) -> None:
         key = client_key(frame.data)
+        if self._limiter is not None and not self._limiter.allow(key, frame.received):
+            metrics.PACKETS_DROPPED.labels(reason="rate_limited").inc()
+            return
         if not self._serializer.claim(key, frame):
             return
         try:
-            self._queue.put_nowait((key, frame))
+            priority = 0 if for_existing_lease(frame.data) else 1
+            if priority and self._queue.qsize() >= self._new_work_limit:
+                raise queue.Full  # the rest of the queue is kept for existing leases
+            self._queue.put_nowait((priority, next(self._arrivals), (key, frame)))
         except queue.Full:
             metrics.PACKETS_DROPPED.labels(reason="queue_full").inc()
             while self._serializer.next(key) is not None:
@@ -205,7 +291,7 @@ class Transport:
 
     def _work_loop(self) -> None:
         while True:
-            entry = self._queue.get()
+            _priority, _arrival, entry = self._queue.get()
             if entry is None:
                 return
             key, frame = entry

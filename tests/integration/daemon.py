@@ -8,7 +8,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,13 @@ class EtcdhcpProcess:
         extra: Sequence[str] = (),
         python: str = sys.executable,
         name: str = "etcdhcp",
+        verbosity: int | None = 2,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """`verbosity` None leaves -v to the environment or a --config file in `extra`;
+        `env` adds variables (NOTIFY_SOCKET, WATCHDOG_USEC, ETCDHCP_*) to the child's."""
         self.lab = lab
+        self.env = dict(env or {})
         self.prefix = prefix
         self.python = python
         self.admin = f"http://{lab.uplink_server_ip}:{ADMIN_PORT}"
@@ -57,14 +62,14 @@ class EtcdhcpProcess:
             "-etcd.discovery.endpoints", etcd_endpoint,
             "-etcd.prefix", prefix,
             "-admin-addr", f"{lab.uplink_server_ip}:{ADMIN_PORT}",
-            "-v=2",
+            *([f"-v={verbosity}"] if verbosity is not None else []),
             *extra,
         ]  # fmt: skip
         self.proc: subprocess.Popen[Any] | None = None
 
     def start(self, timeout: float = 30.0) -> EtcdhcpProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
-        env = {"PYTHONPATH": SRC, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        env = {"PYTHONPATH": SRC, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **self.env}
         self.proc = self.lab.popen(
             self.lab.server_ns, self.argv, stdout=log, stderr=subprocess.STDOUT, env=env
         )

@@ -1,0 +1,256 @@
+"""``bench/run.sh``: etcdhcp against Kea under perfdhcp, in private network namespaces.
+
+Prints a table and the headline ratios, writes ``bench-<time>.csv`` and ``.png`` (and a
+py-spy profile) to the output directory. Needs root (namespaces) and the packages of
+scripts/bootstrap.sh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import NoReturn
+
+from tests.integration.lab import Lab, LabError
+
+from bench import report
+from bench.netlab import BenchLab
+from bench.scenarios import SCENARIOS, SWEEP_SERVERS, Context, Settings
+from bench.servers import SMALL_POOL
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_RATES = "100,250,500,750,1000,1500,2000,3000"
+DEFAULT_SERVERS_RATES = "250,500,750,1000,1500"
+DEFAULT_ONLY = "sweep,scale,rss,servers,profile"
+QUICK = {"rates": "50", "seconds": 3, "only": "sweep", "sweep_servers": "etcdhcp,kea-memfile"}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """A bad flag is one line on stderr and exit status 2."""
+        sys.stderr.write(f"bench: {message} (see --help)\n")
+        sys.exit(2)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of integers") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive integers")
+    return values
+
+
+def _names(allowed: tuple[str, ...] | list[str]) -> type:
+    def parse(text: str) -> list[str]:
+        names = [v.strip() for v in text.split(",") if v.strip()]
+        unknown = [n for n in names if n not in allowed]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"{text!r}: choose from {','.join(allowed)}")
+        return names
+
+    return parse  # type: ignore[return-value]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = OneLineParser(prog="bench/run.sh", description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--only",
+        type=_names(list(SCENARIOS)),
+        default=None,
+        help=f"scenarios to run (default {DEFAULT_ONLY})",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: etcdhcp and Kea memfile at 50/s for 3 s (about 20 s)",
+    )
+    p.add_argument(
+        "--long",
+        action="store_true",
+        help="rss: also 200k exchanges (190k more / --rss-rate: ~13 min at 250/s)",
+    )
+    p.add_argument(
+        "--rates",
+        type=_int_list,
+        default=None,
+        help=f"sweep rates, DORA/s (default {DEFAULT_RATES})",
+    )
+    p.add_argument(
+        "--seconds",
+        type=_positive,
+        default=None,
+        help="length of each perfdhcp run (-p), default 10",
+    )
+    p.add_argument(
+        "--clients",
+        type=_positive,
+        default=3000,
+        help=f"distinct MACs (-R), fewer than the {SMALL_POOL.size}-address pool",
+    )
+    p.add_argument(
+        "--sweep-servers",
+        type=_names(SWEEP_SERVERS),
+        default=None,
+        help=f"servers in the sweep (default {','.join(SWEEP_SERVERS)})",
+    )
+    p.add_argument(
+        "--scale-rate",
+        type=_positive,
+        default=300,
+        help="offered rate for the pool-size comparison (default 300)",
+    )
+    p.add_argument(
+        "--rss-rate",
+        type=_positive,
+        default=250,
+        help="offered rate for the memory runs (default 250)",
+    )
+    p.add_argument(
+        "--servers-rates",
+        type=_int_list,
+        default=_int_list(DEFAULT_SERVERS_RATES),
+        help="total rates offered to 1, 2, 3 etcdhcp servers, split evenly "
+        f"(default {DEFAULT_SERVERS_RATES})",
+    )
+    p.add_argument(
+        "--profile-rate",
+        type=_positive,
+        default=500,
+        help="offered rate while py-spy samples etcdhcp (default 500)",
+    )
+    p.add_argument("--profile-seconds", type=_positive, default=20)
+    p.add_argument(
+        "--etcdhcp-flag",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="extra etcdhcp flag, e.g. --etcdhcp-flag=-dhcp.workers=64 (repeatable)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "out",
+        help="output directory (default bench/out)",
+    )
+    args = p.parse_args(argv)  # fmt: skip
+    if args.quick:
+        args.rates = args.rates or _int_list(QUICK["rates"])
+        args.seconds = args.seconds or QUICK["seconds"]
+        args.only = args.only or [QUICK["only"]]
+        args.sweep_servers = args.sweep_servers or QUICK["sweep_servers"].split(",")
+    args.rates = sorted(args.rates or _int_list(DEFAULT_RATES))
+    args.seconds = args.seconds or 10
+    args.only = args.only or DEFAULT_ONLY.split(",")
+    args.sweep_servers = args.sweep_servers or list(SWEEP_SERVERS)
+    if args.clients >= SMALL_POOL.size:
+        p.error(f"--clients must be below the pool size, {SMALL_POOL.size}")
+    return args
+
+
+def _stop_on_sigterm(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        sys.stderr.write("bench: needs root (network namespaces, veth, bridges)\n")
+        return 1
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    settings = Settings(
+        rates=args.rates,
+        seconds=args.seconds,
+        clients=args.clients,
+        sweep_servers=args.sweep_servers,
+        scale_rate=args.scale_rate,
+        rss_rate=args.rss_rate,
+        long=args.long,
+        servers_rates=sorted(args.servers_rates),
+        profile_rate=args.profile_rate,
+        profile_seconds=args.profile_seconds,
+        etcdhcp_flags=tuple(args.etcdhcp_flag),
+        out=args.out,
+        stamp=stamp,
+    )
+    started = time.monotonic()
+    source = etcdhcp_source()
+    print(f"etcdhcp source: {source}", flush=True)
+    summaries: list[str] = []
+    Lab.reap_stale()
+    try:
+        with BenchLab() as bench:
+            ctx = Context(bench, settings, say=lambda line: print(line, flush=True))
+            try:
+                for name in args.only:
+                    print(f"== {name}", flush=True)
+                    summaries += SCENARIOS[name](ctx)
+            finally:
+                ctx.close()
+                _write(ctx.rows, args.out, stamp)
+    except LabError as exc:
+        sys.stderr.write(f"bench: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("bench: interrupted; namespaces and processes cleaned up\n")
+        return 130
+    print(
+        f"\nload average at the end: {os.getloadavg()[0]:.2f} (2 shared cores: numbers are noisy)"
+    )
+    print("\n".join(summaries))
+    if etcdhcp_source() != source:
+        print(f"WARNING: etcdhcp's source changed during the run (now {etcdhcp_source()})")
+    print(f"total time {time.monotonic() - started:.0f}s")
+    return 0
+
+
+def etcdhcp_source() -> str:
+    """The commit and a digest of src/etcdhcp: runs are comparable only on equal source."""
+    src = REPO / "src" / "etcdhcp"
+    digest = hashlib.sha256()
+    for path in sorted(src.rglob("*.py")):
+        digest.update(path.relative_to(src).as_posix().encode() + b"\0" + path.read_bytes())
+    git = subprocess.run(
+        ["git", "-C", str(REPO), "log", "-1", "--format=%h"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    commit = git.stdout.strip() or "no git"
+    return f"commit {commit}, src/etcdhcp sha256 {digest.hexdigest()[:12]}"
+
+
+def _write(rows: list[report.Row], out: Path, stamp: str) -> None:
+    if not rows:
+        return
+    print("\n" + report.table(rows))
+    csv_path = out / f"bench-{stamp}.csv"
+    report.write_csv(rows, csv_path)
+    print(f"\nCSV: {csv_path}")
+    png = out / f"bench-{stamp}.png"
+    if report.plot(rows, png):
+        print(f"plot: {png}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
