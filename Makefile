@@ -1,6 +1,6 @@
 # Entry points for people; CI runs .ci/run (scripts/test.sh). Every target needs
 # Debian 12 and, except `deb`, root.
-.PHONY: deb deb-check
+.PHONY: deb deb-check bench
 
 # dist/etcdhcp_<version>_all.deb, built from a copy of the work tree.
 deb:
@@ -12,3 +12,8 @@ deb:
 deb-check:
 	bash scripts/bootstrap.sh
 	bash scripts/deb-check.sh
+
+# The benchmark, etcdhcp against Kea under perfdhcp (bench/README.md): ~10 min, needs
+# root and scripts/bootstrap.sh. Options: make bench BENCH_ARGS="--only sweep --quick".
+bench:
+	bench/run.sh $(BENCH_ARGS)

@@ -92,9 +92,12 @@ class Run:
         count: int | None = None,
         mac_base: str | None = None,
     ) -> None:
-        if seconds is None and count is None:
+        if seconds is not None:
+            bound = seconds
+        elif count is not None:
+            bound = int(1.5 * count / rate) + 30  # -n ends it; -p is the safety net
+        else:
             raise ValueError("perfdhcp needs a bound: seconds or count")
-        bound = seconds if seconds is not None else int(1.5 * count / rate) + 30  # type: ignore[operator]
         self.rate = rate
         self.seconds = seconds
         self.deadline = bound + 30  # timeout(1) kills it at bound + 15; we wait longer
