@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from etcdhcp.etcd import Etcd
 from etcdhcp.registry import ServerRegistry
 from etcdhcp.store import AddressPool, LeaseStore, ServerInfo
 from test_etcd import dead_endpoint
+from waiting import wait_until
 
 TTL = 3  # seconds: short, so expiry is observable within a test
 
@@ -41,16 +42,6 @@ def me(ip: str = "10.9.0.1") -> ServerInfo:
         hostname="host-a",
         pid=4242,
     )
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture

@@ -12,28 +12,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from waiting import wait_until
+
 from .conftest import Served
 from .lab import Client
 
 RAWCLIENT = str(Path(__file__).with_name("rawclient.py"))
 SHORT_LEASE = "10s"  # T1 = 5 s: the clients renew within the test
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def in_pool(ip: str | None) -> bool:

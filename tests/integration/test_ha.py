@@ -19,11 +19,13 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+
+from waiting import wait_until
 
 from .cluster import (
     SERVER_IPS,
@@ -39,16 +41,6 @@ PREFIX = "etcdhcp::"
 CLIENTS = 240
 RATE = 40  # exchanges per second, all clients together
 LOAD_BOUND = 400  # seconds: the load stops by itself even if the test hangs
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @dataclass
