@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from etcdhcp.embedded_etcd import EtcdProcess
+from etcdhcp.etcd import Etcd
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -83,3 +84,11 @@ def etcd_client(etcd_server: EtcdServer) -> Iterator[Any]:
         close = getattr(client, "close", None)
         if close is not None:
             close()
+
+
+@pytest.fixture
+def etcd(etcd_server: EtcdServer) -> Iterator[Etcd]:
+    """etcdhcp's own etcd connection to the session's etcd (closed after the test)."""
+    client = Etcd([etcd_server.endpoint], timeout=5.0)
+    yield client
+    client.close()

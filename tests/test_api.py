@@ -26,13 +26,6 @@ MAC1, MAC2 = "02:00:5e:00:00:01", "02:00:5e:00:00:02"
 
 
 @pytest.fixture
-def etcd(etcd_server: Any) -> Iterator[Etcd]:
-    client = Etcd([etcd_server.endpoint], timeout=5.0)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def store(etcd: Etcd, etcd_prefix: str) -> LeaseStore:
     s = make_store(etcd, etcd_prefix, POOL[0], POOL[-1])
     s.seed()

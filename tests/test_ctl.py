@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +65,6 @@ class Ctl:
         assert got == code, (out, err)
         assert err.count("\n") == 1 and err.startswith("etcdhcpctl: "), err
         return err.strip()
-
-
-@pytest.fixture
-def etcd(etcd_server: Any) -> Iterator[Etcd]:
-    client = Etcd([etcd_server.endpoint], timeout=5.0)
-    yield client
-    client.close()
 
 
 @pytest.fixture

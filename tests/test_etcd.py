@@ -6,7 +6,6 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -39,13 +38,6 @@ def dead_endpoint() -> str:
 
 def sample(name: str, **labels: str) -> float:
     return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-@pytest.fixture
-def etcd(etcd_server: Any) -> Iterator[Etcd]:
-    client = Etcd([etcd_server.endpoint], timeout=5.0)
-    yield client
-    client.close()
 
 
 def test_prefix_end() -> None:

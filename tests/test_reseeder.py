@@ -50,13 +50,6 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> float:
 
 
 @pytest.fixture
-def etcd(etcd_server: Any) -> Iterator[Etcd]:
-    client = Etcd([etcd_server.endpoint], timeout=5.0)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def running() -> Iterator[Callable[[LeaseStore], Reseeder]]:
     """Starts reseeders (a long interval: only the watch can act) and always stops them."""
     started: list[Reseeder] = []

@@ -8,7 +8,7 @@ reseeding, a withdrawn offer) makes it free while it is reserved.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,13 +21,6 @@ from test_store import POOL, Keys, make_store
 MAC1, MAC2, MAC3, MAC4 = (f"02:00:5e:00:00:0{i}" for i in range(1, 5))
 RESERVED = POOL[2]
 OUTSIDE = "198.18.0.200"
-
-
-@pytest.fixture
-def etcd(etcd_server: Any) -> Iterator[Etcd]:
-    client = Etcd([etcd_server.endpoint], timeout=5.0)
-    yield client
-    client.close()
 
 
 @pytest.fixture

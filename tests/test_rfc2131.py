@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -132,13 +131,6 @@ def test_network_contains() -> None:
 
 
 # ---- Responder on a real store ----------------------------------------------------------
-
-
-@pytest.fixture
-def etcd(etcd_server: Any) -> Iterator[Etcd]:
-    client = Etcd([etcd_server.endpoint], timeout=5.0)
-    yield client
-    client.close()
 
 
 def make_store(etcd: Etcd, prefix: str, first: str, last: str, **kw: Any) -> LeaseStore:

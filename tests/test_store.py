@@ -66,13 +66,6 @@ def make_store(etcd: Etcd, prefix: str, first: str, last: str, **kw: Any) -> Lea
 
 
 @pytest.fixture
-def etcd(etcd_server: Any) -> Iterator[Etcd]:
-    client = Etcd([etcd_server.endpoint], timeout=5.0)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def store(etcd: Etcd, etcd_prefix: str) -> LeaseStore:
     s = make_store(etcd, etcd_prefix, POOL[0], POOL[-1])
     assert s.seed() == len(POOL)
