@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 
+from conftest import Keys
 from etcdhcp import ctl
 from etcdhcp.config import etcd_fields, parse_flags
 from etcdhcp.etcd import Etcd
 from etcdhcp.store import LeaseStore, ServerInfo
 from test_etcd import dead_endpoint
-from test_store import POOL, Keys, make_store
+from test_store import POOL, make_store
 
 MAC1, MAC2, MAC3 = "02:00:5e:00:00:01", "02:00:5e:00:00:02", "02:00:5e:00:00:03"
 OUTSIDE = "198.18.0.200"
@@ -72,11 +73,6 @@ def store(etcd: Etcd, etcd_prefix: str) -> LeaseStore:
     s = make_store(etcd, etcd_prefix, POOL[0], POOL[-1])
     assert s.seed() == len(POOL)
     return s
-
-
-@pytest.fixture
-def keys(etcd_client: Any, etcd_prefix: str) -> Keys:
-    return Keys(etcd_client, etcd_prefix)
 
 
 @pytest.fixture

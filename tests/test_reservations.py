@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
+from conftest import Keys
 from etcdhcp.etcd import Etcd, prefix_end, rpc
 from etcdhcp.reseeder import Reseeder
 from etcdhcp.store import LeaseStore, Refused
-from test_store import POOL, Keys, make_store
+from test_store import POOL, make_store
 
 MAC1, MAC2, MAC3, MAC4 = (f"02:00:5e:00:00:0{i}" for i in range(1, 5))
 RESERVED = POOL[2]
 OUTSIDE = "198.18.0.200"
-
-
-@pytest.fixture
-def keys(etcd_client: Any, etcd_prefix: str) -> Keys:
-    return Keys(etcd_client, etcd_prefix)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import packets
+from conftest import Keys
 from etcdhcp import codec
 from etcdhcp.codec import ACK, NAK, OFFER, Reply, decode
 from etcdhcp.etcd import Etcd
@@ -159,35 +160,6 @@ def store(etcd: Etcd, etcd_prefix: str) -> LeaseStore:
 @pytest.fixture
 def responder(store: LeaseStore) -> Responder:
     return Responder(NETWORK, store)
-
-
-class Keys:
-    """Reads the test's keys with the independent etcd client (the operator's view)."""
-
-    def __init__(self, client: Any, prefix: str) -> None:
-        self.client = client
-        self.prefix = prefix
-
-    def get(self, suffix: str) -> str | None:
-        value, _ = self.client.get(self.prefix + suffix)
-        return None if value is None else value.decode()
-
-    def all(self) -> dict[str, bytes]:
-        return {
-            meta.key.decode()[len(self.prefix) :]: value
-            for value, meta in self.client.get_prefix(self.prefix)
-        }
-
-    def put(self, suffix: str, value: str) -> None:
-        self.client.put(self.prefix + suffix, value)
-
-    def delete(self, suffix: str) -> None:
-        self.client.delete(self.prefix + suffix)
-
-
-@pytest.fixture
-def keys(etcd_client: Any, etcd_prefix: str) -> Keys:
-    return Keys(etcd_client, etcd_prefix)
 
 
 def opts(reply: Reply) -> dict[int, bytes]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from conftest import Keys
 from etcdhcp import metrics
 from etcdhcp.etcd import Etcd, LeaseBuckets, prefix_end, rpc
 from etcdhcp.store import FREE_CANDIDATES, SEED_BATCH, AddressPool, Lease, LeaseStore
@@ -70,39 +71,6 @@ def store(etcd: Etcd, etcd_prefix: str) -> LeaseStore:
     s = make_store(etcd, etcd_prefix, POOL[0], POOL[-1])
     assert s.seed() == len(POOL)
     return s
-
-
-class Keys:
-    """The test's keys, read and written with the independent client (as etcdctl would)."""
-
-    def __init__(self, client: Any, prefix: str) -> None:
-        self.client = client
-        self.prefix = prefix
-
-    def get(self, suffix: str) -> str | None:
-        value, _ = self.client.get(self.prefix + suffix)
-        return None if value is None else value.decode()
-
-    def lease_id(self, suffix: str) -> int:
-        _, meta = self.client.get(self.prefix + suffix)
-        return meta.lease_id
-
-    def all(self) -> dict[str, bytes]:
-        return {
-            meta.key.decode()[len(self.prefix) :]: value
-            for value, meta in self.client.get_prefix(self.prefix)
-        }
-
-    def put(self, suffix: str, value: str) -> None:
-        self.client.put(self.prefix + suffix, value)
-
-    def delete(self, suffix: str) -> None:
-        self.client.delete(self.prefix + suffix)
-
-
-@pytest.fixture
-def keys(etcd_client: Any, etcd_prefix: str) -> Keys:
-    return Keys(etcd_client, etcd_prefix)
 
 
 def free_set(keys: Keys) -> set[str]:
