@@ -18,15 +18,11 @@ from etcdhcp.etcd import (
     EtcdError,
     EtcdUnavailable,
     LeaseNotFound,
-    absent,
     first_value,
-    get,
     prefix_end,
-    present,
-    put,
     range_values,
-    value_is,
 )
+from etcdhcp.etcdwire import absent, get, present, put, value_is
 
 
 def dead_endpoint() -> str:
@@ -319,3 +315,130 @@ def test_brief_outages_are_not_logged_one_by_one(
         assert "(2 brief outages since the last report)" in lines[2]
     finally:
         client.close()
+
+
+# ---- group commit (_Batcher) -------------------------------------------------------------
+
+
+class GatedSender:
+    """A `send` for _Batcher that records each batch and holds the first until released."""
+
+    def __init__(self, refuse_batches: bool = False, error: Exception | None = None) -> None:
+        self.batches: list[list[bytes]] = []
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.refuse_batches = refuse_batches
+        self.error = error
+
+    def __call__(self, ops: Any) -> list[Any]:
+        self.batches.append(list(ops))
+        self.entered.set()
+        assert self.gate.wait(10), "the test never opened the gate"
+        if self.error is not None:
+            raise self.error
+        if self.refuse_batches and len(ops) > 1:
+            raise EtcdError("duplicate key given in txn request")
+        return [b"answer to " + op for op in ops]
+
+
+def submit_in_threads(
+    batcher: Any, ops: list[bytes]
+) -> tuple[dict[bytes, Any], list[threading.Thread]]:
+    """Submit each op from its own thread, in order; their answers (or errors) by op."""
+    results: dict[bytes, Any] = {}
+
+    def run(op: bytes) -> None:
+        try:
+            results[op] = batcher.submit(op)
+        except Exception as exc:
+            results[op] = exc
+
+    threads = [threading.Thread(target=run, args=(op,)) for op in ops]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.02)  # in this order in the queue
+    return results, threads
+
+
+def test_batcher_sends_waiting_transactions_together_after_the_first() -> None:
+    """One sender slot: the first transaction goes alone; the five that queued behind it go
+    in one request, sent by the oldest waiter's own thread, oldest first."""
+    sender = GatedSender()
+    batcher = etcd_module._Batcher(sender, timeout=2.0)
+    batcher.SENDERS = 1
+    ops = [f"op{i}".encode() for i in range(6)]
+    results, threads = submit_in_threads(batcher, ops[:1])
+    assert sender.entered.wait(5)
+    more, more_threads = submit_in_threads(batcher, ops[1:])
+    sender.gate.set()
+    for thread in threads + more_threads:
+        thread.join(10)
+    results.update(more)
+    assert sender.batches == [ops[:1], ops[1:]]
+    assert results == {op: b"answer to " + op for op in ops}
+    assert batcher._senders == 0 and not batcher._waiting
+
+
+def test_batcher_sends_a_refused_batch_one_by_one() -> None:
+    sender = GatedSender(refuse_batches=True)
+    batcher = etcd_module._Batcher(sender, timeout=2.0)
+    batcher.SENDERS = 1
+    ops = [f"op{i}".encode() for i in range(4)]
+    results, threads = submit_in_threads(batcher, ops[:1])
+    assert sender.entered.wait(5)
+    more, more_threads = submit_in_threads(batcher, ops[1:])
+    sender.gate.set()
+    for thread in threads + more_threads:
+        thread.join(10)
+    results.update(more)
+    assert sender.batches == [ops[:1], ops[1:], ops[1:2], ops[2:3], ops[3:4]]
+    assert results == {op: b"answer to " + op for op in ops}
+
+
+def test_batcher_gives_every_waiter_the_outage() -> None:
+    sender = GatedSender(error=EtcdUnavailable("no etcd endpoint answered"))
+    batcher = etcd_module._Batcher(sender, timeout=2.0)
+    batcher.SENDERS = 1
+    ops = [f"op{i}".encode() for i in range(3)]
+    results, threads = submit_in_threads(batcher, ops[:1])
+    assert sender.entered.wait(5)
+    more, more_threads = submit_in_threads(batcher, ops[1:])
+    sender.gate.set()
+    for thread in threads + more_threads:
+        thread.join(10)
+    results.update(more)
+    assert len(sender.batches) == 2
+    assert all(isinstance(results[op], EtcdUnavailable) for op in ops)
+    assert batcher._senders == 0 and not batcher._waiting
+
+
+def test_many_concurrent_choices_each_get_their_own_answer(etcd: Etcd, etcd_prefix: str) -> None:
+    """64 threads x 25 guarded puts through the real etcd: each sees its own outcome."""
+    p = etcd_prefix
+    batches_before = sample("etcdhcp_etcd_batch_size_count")
+    outcomes: dict[str, int | None] = {}
+
+    def work(t: int) -> None:
+        for i in range(25):
+            key = f"{p}{t}-{i}"
+            if i % 5 == 0:  # taken already: the fallback branch reads it
+                etcd.txn([], [put(key, "old")])
+            choice = etcd.choose([Branch([absent(key)], [put(key, "new")])], [get(key)])
+            outcomes[key] = choice.index
+            if choice.index is None:
+                assert first_value(choice.responses[0]) == b"old"
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(outcomes) == 64 * 25
+    assert all(
+        (index is None) == (key.endswith(("-0", "-5", "-10", "-15", "-20")))
+        for key, index in outcomes.items()
+    )
+    stored = dict(range_values(etcd.txn([], [get(p, prefix_end(p))]).responses[0]))
+    assert sum(v == b"new" for v in stored.values()) == 64 * 20
+    batches = sample("etcdhcp_etcd_batch_size_count") - batches_before
+    assert batches < 64 * 25  # some requests carried several transactions

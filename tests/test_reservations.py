@@ -13,7 +13,8 @@ from collections.abc import Callable
 import pytest
 
 from conftest import Keys
-from etcdhcp.etcd import Etcd, prefix_end, rpc
+from etcdhcp.etcd import Etcd, prefix_end
+from etcdhcp.etcdwire import delete
 from etcdhcp.reseeder import Reseeder
 from etcdhcp.store import LeaseStore, Refused
 from test_store import POOL, make_store
@@ -236,7 +237,4 @@ def test_seeding_a_slash_16_with_the_reservation_guard(etcd: Etcd, etcd_prefix: 
         assert store.counts()["free"] == 65535
         assert store.snapshot().reserved == {"198.18.7.7": MAC1}
     finally:
-        everything = rpc.DeleteRangeRequest(
-            key=etcd_prefix.encode(), range_end=prefix_end(etcd_prefix)
-        )
-        etcd.txn([], [rpc.RequestOp(request_delete_range=everything)])
+        etcd.txn([], [delete(etcd_prefix, prefix_end(etcd_prefix))])

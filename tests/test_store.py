@@ -15,7 +15,8 @@ import pytest
 
 from conftest import Keys
 from etcdhcp import metrics
-from etcdhcp.etcd import Etcd, LeaseBuckets, prefix_end, rpc
+from etcdhcp.etcd import Etcd, LeaseBuckets, prefix_end
+from etcdhcp.etcdwire import delete
 from etcdhcp.store import FREE_CANDIDATES, SEED_BATCH, AddressPool, Lease, LeaseStore
 
 SERVER = "198.18.0.1"
@@ -132,8 +133,7 @@ def big_pool(etcd_server: Any) -> Iterator[tuple[Etcd, str]]:
     store = make_store(etcd, prefix, "198.18.0.0", "198.18.255.255")
     assert store.seed() == 65536
     yield etcd, prefix
-    everything = rpc.DeleteRangeRequest(key=prefix.encode(), range_end=prefix_end(prefix))
-    etcd.txn([], [rpc.RequestOp(request_delete_range=everything)])
+    etcd.txn([], [delete(prefix, prefix_end(prefix))])
     etcd.close()
 
 

@@ -539,3 +539,46 @@ def test_a_busy_queue_sheds_and_delays_new_clients_before_renewals(
     time.sleep(0.3)
     assert recorder.xids() == [1, 50, 2, 3, 4]
     assert dropped("queue_full") == full + 4
+
+
+# ---- WorkQueue -------------------------------------------------------------------------
+
+
+def test_work_queue_takes_existing_lease_work_first_each_class_in_order() -> None:
+    work = transport.WorkQueue(8)
+    for item, urgent in [("new1", False), ("renew1", True), ("new2", False), ("renew2", True)]:
+        assert work.put(item, urgent=urgent)
+    work.put_last(None)
+    assert [work.get() for _ in range(5)] == ["renew1", "renew2", "new1", "new2", None]
+    assert len(work) == 0
+
+
+def test_work_queue_keeps_the_last_quarter_for_existing_leases() -> None:
+    work = transport.WorkQueue(8)
+    assert all(work.put(f"new{i}", urgent=False) for i in range(6))
+    assert not work.put("new6", urgent=False)  # 6 of 8 used: new work is refused
+    assert work.put("renew0", urgent=True) and work.put("renew1", urgent=True)
+    assert not work.put("renew2", urgent=True)  # full
+    assert len(work) == 8
+    work.put_last(None)  # stop markers go in whatever the bound
+    assert len(work) == 9
+
+
+def test_work_queue_hands_every_item_to_exactly_one_worker() -> None:
+    work = transport.WorkQueue(100_000)
+    taken: list[object] = []
+
+    def worker() -> None:
+        while (item := work.get()) is not None:
+            taken.append(item)
+
+    workers = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in workers:
+        thread.start()
+    for i in range(20_000):
+        assert work.put(i, urgent=i % 3 == 0)
+    for _ in workers:
+        work.put_last(None)
+    for thread in workers:
+        thread.join(30)
+    assert sorted(taken) == list(range(20_000))

@@ -80,7 +80,7 @@ class Malformed(Exception):
 
 def mac_to_str(raw: bytes) -> str:
     """Lower-case, colon-separated, as CONTRACT §2 stores MACs."""
-    return ":".join(f"{b:02x}" for b in raw)
+    return raw.hex(":")
 
 
 def mac_to_bytes(mac: str) -> bytes:
@@ -116,7 +116,7 @@ class Request:
 
     @property
     def mac(self) -> str:
-        return mac_to_str(self.chaddr[: self.hlen])
+        return self.chaddr[: self.hlen].hex(":")
 
     @property
     def message_type(self) -> int:
@@ -316,8 +316,8 @@ def decode(frame: bytes) -> Request:
 
 def encode_option(code: int, value: bytes) -> bytes:
     """One option TLV; values over 255 bytes are split into RFC 3396 instances."""
-    if not value:
-        return bytes((code, 0))
+    if len(value) <= 255:
+        return bytes((code, len(value))) + value
     return b"".join(
         bytes((code, len(chunk))) + chunk
         for chunk in (value[i : i + 255] for i in range(0, len(value), 255))

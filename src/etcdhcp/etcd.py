@@ -9,14 +9,14 @@ maintained fork `pyetcd` (etcd-sdk-python, PyPI) or `etcd3` (python3-etcd3).
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
-import queue
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -31,7 +31,8 @@ try:  # the maintained fork, from PyPI
 except ImportError:  # Debian 12's python3-etcd3
     import etcd3  # type: ignore[no-redef]
 
-from etcdhcp import metrics
+from etcdhcp import etcdwire, metrics
+from etcdhcp.etcdwire import get, nested, put
 
 log = logging.getLogger(__name__)
 rpc = etcd3.etcdrpc
@@ -107,53 +108,12 @@ def prefix_end(prefix: str | bytes) -> bytes:
     return bytes(raw)
 
 
-# ---- request builders -------------------------------------------------------------
-
-
-def put(key: str | bytes, value: str | bytes, lease: int = 0) -> Any:
-    return rpc.RequestOp(request_put=rpc.PutRequest(key=_b(key), value=_b(value), lease=lease))
-
-
-def delete(key: str | bytes) -> Any:
-    return rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=_b(key)))
-
-
-def get(key: str | bytes, end: bytes | None = None, limit: int = 0) -> Any:
-    request = rpc.RangeRequest(key=_b(key), limit=limit)
-    if end is not None:
-        request.range_end = end
-    return rpc.RequestOp(request_range=request)
-
-
-def value_is(key: str | bytes, value: str | bytes) -> Any:
-    return rpc.Compare(
-        result=rpc.Compare.EQUAL, target=rpc.Compare.VALUE, key=_b(key), value=_b(value)
-    )
-
-
-def absent(key: str | bytes) -> Any:
-    return rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.VERSION, key=_b(key), version=0)
-
-
-def present(key: str | bytes) -> Any:
-    return rpc.Compare(
-        result=rpc.Compare.GREATER, target=rpc.Compare.VERSION, key=_b(key), version=0
-    )
-
-
-def nested(compare: Sequence[Any], success: Sequence[Any], failure: Sequence[Any] = ()) -> Any:
-    """A transaction as one operation of another (etcd >= 3.3)."""
-    return rpc.RequestOp(
-        request_txn=rpc.TxnRequest(compare=compare, success=success, failure=failure)
-    )
-
-
 @dataclass(frozen=True)
 class Branch:
     """One guarded alternative for `Etcd.choose`: if every compare holds, run ops."""
 
-    compare: Sequence[Any]
-    ops: Sequence[Any]
+    compare: Sequence[bytes]  # etcdwire compares
+    ops: Sequence[bytes]  # etcdwire operations
 
 
 @dataclass(frozen=True)
@@ -300,7 +260,7 @@ class Etcd:
                 self._fail_over(endpoint, exc)
                 continue
             self._answered(endpoint)
-            metrics.ETCD_REQUEST_DURATION.labels(op=op).observe(time.monotonic() - started)
+            metrics.labelled(metrics.ETCD_REQUEST_DURATION, op).observe(time.monotonic() - started)
             return result
         reason = _short(last_error) if last_error else f"no answer within {self.timeout:g}s"
         if _UNTRUSTED_CERTIFICATE.search(reason):
@@ -406,10 +366,9 @@ class Etcd:
         never runs; etcd still checks permission for every key it names.
         """
         probe = _b(prefix)
-        never = rpc.Compare(
-            result=rpc.Compare.LESS, target=rpc.Compare.VERSION, key=probe, version=0
+        self.txn(
+            [etcdwire.never(probe)], [put(probe, b"")], [get(probe, prefix_end(probe), limit=1)]
         )
-        self.txn([never], [put(probe, b"")], [get(probe, prefix_end(probe), limit=1)])
 
     def _metadata(self, client: Any) -> dict[str, Any]:
         """Credentials, and "require a leader": a member cut off from the quorum refuses
@@ -452,7 +411,7 @@ class Etcd:
         return self.range(prefix, prefix_end(prefix), keys_only=keys_only, count_only=count_only)
 
     def txn(
-        self, compare: Sequence[Any], success: Sequence[Any], failure: Sequence[Any] = ()
+        self, compare: Sequence[bytes], success: Sequence[bytes], failure: Sequence[bytes] = ()
     ) -> Any:
         """A TxnResponse; `.succeeded` says which branch ran."""
         response = self._txn(compare, success, failure)
@@ -460,15 +419,17 @@ class Etcd:
         metrics.ETCD_REQUESTS.labels(op="txn", outcome=outcome).inc()
         return response
 
-    def _txn(self, compare: Sequence[Any], success: Sequence[Any], failure: Sequence[Any]) -> Any:
-        request = rpc.TxnRequest(compare=compare, success=success, failure=failure)
+    def _txn(
+        self, compare: Sequence[bytes], success: Sequence[bytes], failure: Sequence[bytes]
+    ) -> Any:
+        request = etcdwire.txn(compare, success, failure)
 
         def call(client: Any, timeout: float) -> Any:
-            return client.kvstub.Txn(request, timeout, **self._metadata(client))
+            return client.txn(request, timeout, **self._metadata(client))
 
         return self._call("txn", call)
 
-    def choose(self, branches: Sequence[Branch], otherwise: Sequence[Any] = ()) -> Choice:
+    def choose(self, branches: Sequence[Branch], otherwise: Sequence[bytes] = ()) -> Choice:
         """Run the first branch whose compares hold, else `otherwise`, in one transaction.
 
         The branches become an if/else chain of nested transactions, so exactly one
@@ -477,7 +438,7 @@ class Etcd:
         """
         if not branches:
             raise ValueError("choose needs at least one branch")
-        tail: Sequence[Any] = otherwise
+        tail: Sequence[bytes] = otherwise
         for branch in reversed(branches):
             tail = [nested(branch.compare, branch.ops, tail)]
         response = self._batcher.submit(tail[0])
@@ -488,10 +449,10 @@ class Etcd:
                 return Choice(None, response.responses)
             index += 1
             response = response.responses[0].response_txn
-        metrics.ETCD_REQUESTS.labels(op="txn", outcome="ok").inc()
+        metrics.labelled(metrics.ETCD_REQUESTS, "txn", "ok").inc()
         return Choice(index, response.responses)
 
-    def _txn_batch(self, ops: Sequence[Any]) -> list[Any]:
+    def _txn_batch(self, ops: Sequence[bytes]) -> list[Any]:
         """Independent nested transactions in one request; their TxnResponses, in order."""
         response = self._txn([], ops, [])
         return [r.response_txn for r in response.responses]
@@ -629,81 +590,104 @@ class Etcd:
         return (event.key for event in events if event.deleted), cancel
 
     def close(self) -> None:
-        self._batcher.close()
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
         _close_clients(clients)
 
 
-@dataclass
 class _Pending:
-    op: Any
-    done: threading.Event = field(default_factory=threading.Event)
-    response: Any = None
-    error: Exception | None = None
+    """One transaction waiting for its batch. `done` is held until the answer (or the
+    sending role, `lead`) is handed over: a bare lock is the cheapest wake-up Python has."""
+
+    __slots__ = ("done", "error", "finished", "lead", "op", "response")
+
+    def __init__(self, op: bytes) -> None:
+        self.op = op
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.finished = False
+        self.lead = False
+        self.response: Any = None
+        self.error: Exception | None = None
 
 
 class _Batcher:
     """Group commit: guarded transactions from many workers go to etcd together.
 
     Each gRPC call costs the Python client far more CPU than etcd spends on one more
-    nested transaction, and each request is a raft entry. A few sender threads each
-    take every transaction waiting in the queue (up to BATCH_LIMIT) and send them as
-    one request of independent nested transactions; under light load a batch is one
-    transaction and nothing waits. If etcd refuses a batch (two members writing one
-    key), its members are sent one by one.
+    nested transaction, and each request is a raft entry. Up to SENDERS workers at a
+    time act as senders: a worker that finds a free sender slot sends everything
+    waiting (up to BATCH_LIMIT per request, its own transaction included) as one
+    request of independent nested transactions, and the others wait for their answer.
+    When a sender's own answer has arrived and transactions are still waiting, it
+    hands the slot to the oldest waiting one's worker and returns to its client. So
+    under light load a transaction goes straight out from its own thread, with no
+    hand-off, and under heavy load requests fill up while earlier ones are in flight.
+    If etcd refuses a batch (two members writing one key), its members are sent one
+    by one.
     """
 
     BATCH_LIMIT = 16  # nested transactions a request; etcd's --max-txn-ops counts their ops
     SENDERS = 8
 
-    def __init__(self, send: Callable[[Sequence[Any]], list[Any]], timeout: float) -> None:
+    def __init__(self, send: Callable[[Sequence[bytes]], list[Any]], timeout: float) -> None:
         self._send = send
         self._timeout = timeout
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
-        self._threads: list[threading.Thread] = []
-        self._start_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._waiting: collections.deque[_Pending] = collections.deque()
+        self._senders = 0
 
-    def submit(self, op: Any) -> Any:
-        """Send one nested transaction (a RequestOp); returns its TxnResponse."""
-        self._start()
+    def submit(self, op: bytes) -> Any:
+        """Send one nested transaction (an etcdwire operation); returns its TxnResponse."""
         pending = _Pending(op)
-        self._queue.put(pending)
-        if not pending.done.wait(4 * self._timeout + 1):
-            raise EtcdUnavailable("etcd request did not complete in time")
+        with self._lock:
+            self._waiting.append(pending)
+            lead = self._senders < self.SENDERS
+            if lead:
+                self._senders += 1
+        while True:
+            if lead:
+                self._lead(pending)
+            if not pending.done.acquire(timeout=4 * self._timeout + 1):
+                self._abandon(pending)
+                raise EtcdUnavailable("etcd request did not complete in time")
+            if not pending.lead:
+                break
+            pending.lead = False  # handed the sender slot: our transaction goes first
+            with self._lock:
+                self._waiting.appendleft(pending)
+            lead = True
         if pending.error is not None:
             raise pending.error
         return pending.response
 
-    def _start(self) -> None:
-        if self._threads:
-            return
-        with self._start_lock:
-            if not self._threads:
-                for i in range(self.SENDERS):
-                    thread = threading.Thread(
-                        target=self._loop, name=f"etcd-batch-{i}", daemon=True
-                    )
-                    thread.start()
-                    self._threads.append(thread)
-
-    def _loop(self) -> None:
+    def _lead(self, mine: _Pending | None) -> None:
+        """Send batches until `mine` is answered, then pass the sender slot on (or free it)."""
         while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self.BATCH_LIMIT:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._queue.put(None)
-                    break
-                batch.append(item)
+            with self._lock:
+                if not self._waiting:
+                    self._senders -= 1
+                    return
+                if mine is not None and mine.finished:
+                    # Out of the queue first, so no other sender answers it meanwhile.
+                    successor = self._waiting.popleft()
+                    successor.lead = True
+                    successor.done.release()
+                    return
+                count = min(len(self._waiting), self.BATCH_LIMIT)
+                batch = [self._waiting.popleft() for _ in range(count)]
             metrics.ETCD_BATCH_SIZE.observe(len(batch))
             self._flush(batch)
+
+    def _abandon(self, pending: _Pending) -> None:
+        """A waiter that gave up: take it out of the queue; if the sender slot was handed
+        to it meanwhile, keep the slot working so that no other waiter is stranded."""
+        with self._lock:
+            if pending in self._waiting:
+                self._waiting.remove(pending)
+            took_over = pending.lead
+        if took_over:
+            self._lead(None)
 
     def _flush(self, batch: list[_Pending]) -> None:
         try:
@@ -713,22 +697,20 @@ class _Batcher:
                 for pending in batch:  # e.g. a duplicate key across members: one by one
                     self._flush([pending])
                 return
-            for pending in batch:
-                pending.error = exc
-                pending.done.set()
+            self._finish(batch, [None] * len(batch), exc)
             return
         except Exception as exc:  # never leave a worker waiting on a dead batch
-            for pending in batch:
-                pending.error = EtcdError(f"etcd request failed: {exc}")
-                pending.done.set()
+            self._finish(batch, [None] * len(batch), EtcdError(f"etcd request failed: {exc}"))
             return
+        self._finish(batch, responses, None)
+
+    @staticmethod
+    def _finish(batch: list[_Pending], responses: Sequence[Any], error: Exception | None) -> None:
         for pending, response in zip(batch, responses, strict=True):
             pending.response = response
-            pending.done.set()
-
-    def close(self) -> None:
-        for _ in self._threads:
-            self._queue.put(None)
+            pending.error = error
+            pending.finished = True
+            pending.done.release()
 
 
 def _short(exc: Exception) -> str:
@@ -865,6 +847,12 @@ class _Connection:
         else:
             self.channel = grpc.insecure_channel(target, options=options)
         self.kvstub = rpc.KVStub(self.channel)
+        # Txn with the request already serialized (etcdwire); the response is parsed.
+        self.txn = self.channel.unary_unary(
+            "/etcdserverpb.KV/Txn",
+            request_serializer=None,
+            response_deserializer=rpc.TxnResponse.FromString,
+        )
         self.leasestub = rpc.LeaseStub(self.channel)
         self.maintenancestub = rpc.MaintenanceStub(self.channel)
         self.call_credentials = None

@@ -9,6 +9,9 @@ so ``rate()`` and alerts work before the first event.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -159,6 +162,14 @@ BUILD_INFO = Gauge(
 )
 """Set once, at import."""
 BUILD_INFO.labels(version=__version__).set(1)
+
+
+@functools.lru_cache(maxsize=1024)
+def labelled(metric: Any, *values: str) -> Any:
+    """`metric.labels(*values)`, remembered: the packet path counts several things per
+    packet, and each `labels` call takes a lock and builds a key. Label values on that
+    path come from small closed sets, so the cache stays small."""
+    return metric.labels(*values)
 
 
 def _start_at_zero(counter: Counter, *values: str) -> None:

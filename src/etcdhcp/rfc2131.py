@@ -6,6 +6,7 @@ options, where the reply goes); `Responder` combines them with the lease store.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from dataclasses import dataclass
@@ -69,16 +70,25 @@ class Network:
 
     def config_options(self, with_lease: bool) -> dict[int, bytes]:
         """Options 1, 3, 6 and (for leases) 51, 58 (T1 = 50%), 59 (T2 = 87.5%), RFC 2131 §4.4.5."""
-        options = {
+        return dict(self._lease_options if with_lease else self._config_options)
+
+    @functools.cached_property
+    def _config_options(self) -> dict[int, bytes]:
+        """Encoded once: they depend on the configuration only, not on the packet."""
+        return {
             OPT_SUBNET_MASK: ip_option(self.subnet.netmask),
             OPT_ROUTER: ip_option(self.router),
             OPT_DNS: ip_option(*self.dns),
         }
-        if with_lease:
-            options[OPT_LEASE_TIME] = u32_option(self.lease_time)
-            options[OPT_RENEWAL_TIME] = u32_option(self.lease_time // 2)
-            options[OPT_REBINDING_TIME] = u32_option(self.lease_time * 7 // 8)
-        return options
+
+    @functools.cached_property
+    def _lease_options(self) -> dict[int, bytes]:
+        return {
+            **self._config_options,
+            OPT_LEASE_TIME: u32_option(self.lease_time),
+            OPT_RENEWAL_TIME: u32_option(self.lease_time // 2),
+            OPT_REBINDING_TIME: u32_option(self.lease_time * 7 // 8),
+        }
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ class DhcpServer:
             metrics.PACKETS_DROPPED.labels(reason=exc.reason).inc()
             log.debug("dropped frame: %s", exc)
             return
-        metrics.PACKETS_RECEIVED.labels(type=request.type_name).inc()
+        metrics.labelled(metrics.PACKETS_RECEIVED, request.type_name).inc()
         try:
             reply = self.responder.respond(request)
         except EtcdUnavailable as exc:
@@ -52,7 +52,9 @@ class DhcpServer:
             return
         if reply is not None:
             self._send(reply)
-        metrics.REQUEST_DURATION.labels(type=request.type_name).observe(time.monotonic() - started)
+        metrics.labelled(metrics.REQUEST_DURATION, request.type_name).observe(
+            time.monotonic() - started
+        )
 
     def _send(self, reply: codec.Reply) -> None:
         assert self.link is not None, "DhcpServer.link must be set before serving"
@@ -76,7 +78,7 @@ class DhcpServer:
             metrics.PACKETS_DROPPED.labels(reason="send_failed").inc()
             log.warning("sending %s to %s failed: %s", reply.type_name, to.ip, exc)
             return
-        metrics.REPLIES_SENT.labels(type=reply.type_name).inc()
+        metrics.labelled(metrics.REPLIES_SENT, reply.type_name).inc()
         log.log(
             15, "%s %s -> %s (%s)", reply.type_name.upper(), reply.yiaddr, reply.request.mac, to.ip
         )

@@ -36,25 +36,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from etcdhcp import metrics
-from etcdhcp.etcd import (
-    Branch,
-    Etcd,
-    LeaseBuckets,
-    LeaseNotFound,
-    absent,
-    delete,
-    first_value,
-    get,
-    nested,
-    prefix_end,
-    present,
-    put,
-    value_is,
-)
+from etcdhcp.etcd import Branch, Etcd, LeaseBuckets, LeaseNotFound, first_value, prefix_end
+from etcdhcp.etcdwire import absent, delete, get, nested, present, put, value_is
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,7 +87,8 @@ class _JsonRecord:
     """A dataclass stored in etcd as one JSON object; unknown fields are ignored."""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+        # vars(), not asdict(): the fields are plain values, and asdict deep-copies.
+        return json.dumps(vars(self), separators=(",", ":"), sort_keys=True)
 
     @classmethod
     def from_json(cls: type[R], raw: bytes | str) -> R:
@@ -483,7 +471,7 @@ class LeaseStore:
         choice = self.etcd.choose(branches, otherwise)
         if choice.index is not None:
             renewed = choice.index == 0
-            metrics.LEASES.labels(event="renewed" if renewed else "granted").inc()
+            metrics.labelled(metrics.LEASES, "renewed" if renewed else "granted").inc()
             return Commit(lease, renewed=renewed)
         holder, mac_ip, offered_to, reserved_for, reservation = (
             first_value(r) for r in choice.responses
@@ -946,10 +934,8 @@ class LeaseStore:
         return found
 
 
-def _count(key: str, single: bool = False) -> Any:
-    op = get(key) if single else get(key, prefix_end(key))
-    op.request_range.count_only = True
-    return op
+def _count(key: str, single: bool = False) -> bytes:
+    return get(key, None if single else prefix_end(key), count_only=True)
 
 
 _KNOWN = ("lease", "reservation", "offer")  # what a MAC may already have, as `_offer` asks
