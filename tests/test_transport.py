@@ -33,13 +33,16 @@ from etcdhcp.rfc2131 import Network, Responder
 from etcdhcp.server import DhcpServer
 from etcdhcp.store import AddressPool, LeaseStore
 from etcdhcp.transport import (
+    COMPLETING,
     DROP_ALL,
+    EXISTING_LEASE,
+    NEW_WORK,
     ClientRateLimiter,
     ClientSerializer,
     Transport,
     attach_filter,
     client_key,
-    for_existing_lease,
+    work_class,
 )
 
 CLONE_NEWNET = 0x40000000
@@ -458,34 +461,34 @@ def test_replies_reach_the_client_as_correct_frames(
 
 
 @pytest.mark.parametrize(
-    ("raw", "existing"),
+    ("raw", "work"),
     [
-        (packets.dhclient_discover(packets.mac(1)), False),
-        (packets.request(packets.mac(1), requested="198.18.0.9", server_id=SERVER_IP), False),
-        (packets.request(packets.mac(1), requested="198.18.0.9"), False),  # INIT-REBOOT
-        (packets.renew(packets.mac(1), "198.18.0.9"), True),
-        (packets.rebind(packets.mac(1), "198.18.0.9"), True),
-        (packets.release(packets.mac(1), "198.18.0.9"), True),
-        (packets.decline(packets.mac(1), "198.18.0.9"), True),
-        (packets.inform(packets.mac(1), "198.18.0.9"), False),
+        (packets.dhclient_discover(packets.mac(1)), NEW_WORK),
+        (packets.request(packets.mac(1), requested="198.18.0.9", server_id=SERVER_IP), COMPLETING),
+        (packets.request(packets.mac(1), requested="198.18.0.9"), COMPLETING),  # INIT-REBOOT
+        (packets.renew(packets.mac(1), "198.18.0.9"), EXISTING_LEASE),
+        (packets.rebind(packets.mac(1), "198.18.0.9"), EXISTING_LEASE),
+        (packets.release(packets.mac(1), "198.18.0.9"), EXISTING_LEASE),
+        (packets.decline(packets.mac(1), "198.18.0.9"), EXISTING_LEASE),
+        (packets.inform(packets.mac(1), "198.18.0.9"), NEW_WORK),
         # 53 after pads and other options, and in a relayed frame
-        (packets.renew(packets.mac(1), "198.18.0.9", options=[("pad",)] * 3), True),
-        (packets.release(packets.mac(1), "198.18.0.9", giaddr="198.18.0.254"), True),
+        (packets.renew(packets.mac(1), "198.18.0.9", options=[("pad",)] * 3), EXISTING_LEASE),
+        (packets.release(packets.mac(1), "198.18.0.9", giaddr="198.18.0.254"), EXISTING_LEASE),
         # garbage: never given the reserved part of the queue
-        (packets.renew(packets.mac(1), "198.18.0.9")[:100], False),
-        (packets.frame(None, packets.mac(1), ciaddr="198.18.0.9", raw_options=b"junk"), False),
-        (packets.frame(None, packets.mac(1), ciaddr="198.18.0.9", raw_options=b""), False),
-        (b"", False),
+        (packets.renew(packets.mac(1), "198.18.0.9")[:100], NEW_WORK),
+        (packets.frame(None, packets.mac(1), ciaddr="198.18.0.9", raw_options=b"junk"), NEW_WORK),
+        (packets.frame(None, packets.mac(1), ciaddr="198.18.0.9", raw_options=b""), NEW_WORK),
+        (b"", NEW_WORK),
     ],
 )
-def test_for_existing_lease_classifies_raw_frames(raw: bytes, existing: bool) -> None:
-    assert for_existing_lease(raw) is existing
+def test_work_class_classifies_raw_frames(raw: bytes, work: int) -> None:
+    assert work_class(raw) == work
 
 
-def test_for_existing_lease_survives_any_truncation() -> None:
+def test_work_class_survives_any_truncation() -> None:
     raw = packets.release(packets.mac(1), "198.18.0.9", extra=[(12, b"x" * 40)])
     for cut in range(len(raw)):
-        for_existing_lease(raw[:cut])  # no IndexError, whatever is missing
+        work_class(raw[:cut])  # no IndexError, whatever is missing
 
 
 def test_rate_limiter_allows_a_burst_then_the_rate() -> None:
@@ -544,21 +547,31 @@ def test_a_busy_queue_sheds_and_delays_new_clients_before_renewals(
 # ---- WorkQueue -------------------------------------------------------------------------
 
 
-def test_work_queue_takes_existing_lease_work_first_each_class_in_order() -> None:
+def test_work_queue_takes_the_most_urgent_class_first_each_in_order() -> None:
     work = transport.WorkQueue(8)
-    for item, urgent in [("new1", False), ("renew1", True), ("new2", False), ("renew2", True)]:
-        assert work.put(item, urgent=urgent)
+    for item, kind in [
+        ("new1", NEW_WORK),
+        ("select1", COMPLETING),
+        ("renew1", EXISTING_LEASE),
+        ("new2", NEW_WORK),
+        ("renew2", EXISTING_LEASE),
+        ("select2", COMPLETING),
+    ]:
+        assert work.put(item, kind)
     work.put_last(None)
-    assert [work.get() for _ in range(5)] == ["renew1", "renew2", "new1", "new2", None]
+    expected = ["renew1", "renew2", "select1", "select2", "new1", "new2", None]
+    assert [work.get() for _ in range(7)] == expected
     assert len(work) == 0
 
 
 def test_work_queue_keeps_the_last_quarter_for_existing_leases() -> None:
     work = transport.WorkQueue(8)
-    assert all(work.put(f"new{i}", urgent=False) for i in range(6))
-    assert not work.put("new6", urgent=False)  # 6 of 8 used: new work is refused
-    assert work.put("renew0", urgent=True) and work.put("renew1", urgent=True)
-    assert not work.put("renew2", urgent=True)  # full
+    assert all(work.put(f"new{i}", NEW_WORK) for i in range(3))
+    assert all(work.put(f"select{i}", COMPLETING) for i in range(3))
+    assert not work.put("new6", NEW_WORK)  # 6 of 8 used: only existing leases now
+    assert not work.put("select6", COMPLETING)
+    assert work.put("renew0", EXISTING_LEASE) and work.put("renew1", EXISTING_LEASE)
+    assert not work.put("renew2", EXISTING_LEASE)  # full
     assert len(work) == 8
     work.put_last(None)  # stop markers go in whatever the bound
     assert len(work) == 9
@@ -576,7 +589,7 @@ def test_work_queue_hands_every_item_to_exactly_one_worker() -> None:
     for thread in workers:
         thread.start()
     for i in range(20_000):
-        assert work.put(i, urgent=i % 3 == 0)
+        assert work.put(i, i % 3)
     for _ in workers:
         work.put_last(None)
     for thread in workers:

@@ -11,10 +11,11 @@ socket also stops the kernel answering unicast requests with ICMP
 port-unreachable; its own filter drops everything, so nothing queues on it.
 
 Floods are met in the receive thread, before any decoding: each client (chaddr) has
-a token bucket (`ClientRateLimiter`), and work on existing leases
-(`for_existing_lease`) has the last quarter of the queue to itself and is taken from
-the queue first, so a storm of DISCOVERs from new or forged clients is shed, and
-waited out, before renewals, releases and declines are.
+a token bucket (`ClientRateLimiter`), and work on existing leases (`work_class`)
+has the last quarter of the queue to itself and is taken from the queue first, so
+a storm of DISCOVERs from new or forged clients is shed, and waited out, before
+renewals, releases and declines are. Next come REQUESTs that complete an exchange,
+then new work: past capacity, the server finishes what it started.
 """
 
 from __future__ import annotations
@@ -81,18 +82,23 @@ def client_key(frame: bytes) -> bytes:
     return frame[offset : offset + 6]
 
 
-def for_existing_lease(frame: bytes) -> bool:
-    """True for work on a lease a client already holds, read from the raw frame.
+EXISTING_LEASE, COMPLETING, NEW_WORK = 0, 1, 2  # work classes, taken in this order
 
-    A REQUEST with ciaddr set (renewing, rebinding), a RELEASE or a DECLINE: what a
-    flood of new clients must not crowd out. Everything else (DISCOVER, REQUEST while
-    selecting or rebooting, INFORM, garbage) is new work, shed first when busy. The
-    receive thread runs this for every frame, so it only scans option TLVs for 53.
+
+def work_class(frame: bytes) -> int:
+    """How urgent a frame is, read from the raw frame.
+
+    EXISTING_LEASE: a REQUEST with ciaddr set (renewing, rebinding), a RELEASE or a
+    DECLINE, what a flood of new clients must not crowd out. COMPLETING: any other
+    REQUEST, the second half of an exchange whose first half was already paid for;
+    under overload, finishing exchanges before starting new ones keeps the rate of
+    leases up. NEW_WORK: everything else (DISCOVER, INFORM, garbage), shed first.
+    The receive thread runs this for every frame, so it only scans option TLVs for 53.
     """
     bootp = _bootp_offset(frame)
     options = bootp + codec.BOOTP_FIXED_LEN + len(codec.MAGIC_COOKIE)
     if len(frame) < options or frame[bootp + codec.BOOTP_FIXED_LEN : options] != codec.MAGIC_COOKIE:
-        return False
+        return NEW_WORK
     i = options
     while i + 2 < len(frame) and frame[i] != 0xFF:
         if frame[i] == 0:
@@ -100,13 +106,14 @@ def for_existing_lease(frame: bytes) -> bool:
             continue
         if frame[i] == codec.OPT_MESSAGE_TYPE:
             if frame[i + 1] != 1:
-                return False
+                return NEW_WORK
             kind = frame[i + 2]
             if kind == codec.REQUEST:
-                return frame[bootp + 12 : bootp + 16] != bytes(4)  # ciaddr
-            return kind in (codec.RELEASE, codec.DECLINE)
+                renewing = frame[bootp + 12 : bootp + 16] != bytes(4)  # ciaddr
+                return EXISTING_LEASE if renewing else COMPLETING
+            return EXISTING_LEASE if kind in (codec.RELEASE, codec.DECLINE) else NEW_WORK
         i += 2 + frame[i + 1]
-    return False
+    return NEW_WORK
 
 
 class ClientRateLimiter:
@@ -167,10 +174,11 @@ class ClientSerializer:
 
 
 class WorkQueue:
-    """The bounded queue between the receive thread and the workers, in two classes.
+    """The bounded queue between the receive thread and the workers, by work class.
 
-    Work on existing leases (`urgent`) is taken first and may use the whole queue; new
-    work only the first 1 - 1/RESERVED_FRACTION of it. Items wait in two deques; a C
+    Classes are taken in order (EXISTING_LEASE, COMPLETING, NEW_WORK), each first in
+    first out. Work on existing leases may use the whole queue; the other classes
+    only the first 1 - 1/RESERVED_FRACTION of it. Items wait in deques; a C
     `SimpleQueue` carries one wake-up token per item, so a worker sleeps in C and
     neither side runs a Python Condition (the PriorityQueue this replaces cost a
     tenth of the server's CPU in lock hand-offs). One thread puts; any number get.
@@ -178,34 +186,39 @@ class WorkQueue:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._new_work_limit = size - size // RESERVED_FRACTION
-        self._urgent: collections.deque[object] = collections.deque()
-        self._new: collections.deque[object] = collections.deque()
+        self._limits = (size, *[size - size // RESERVED_FRACTION] * 2)  # by work class
+        self._classes: tuple[collections.deque[object], ...] = tuple(
+            collections.deque() for _ in self._limits
+        )
         self._tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
 
     def __len__(self) -> int:
-        return len(self._urgent) + len(self._new)
+        return sum(len(items) for items in self._classes)
 
-    def put(self, item: object, *, urgent: bool) -> bool:
-        """Queue `item`; False (nothing queued) when its class has no room left."""
-        if len(self) >= (self.size if urgent else self._new_work_limit):
+    def put(self, item: object, work: int) -> bool:
+        """Queue `item` of work class `work`; False (nothing queued) when it has no room."""
+        if len(self) >= self._limits[work]:
             return False
-        (self._urgent if urgent else self._new).append(item)
+        self._classes[work].append(item)
         self._tokens.put(None)
         return True
 
     def put_last(self, item: object) -> None:
         """Queue `item` behind everything, whatever the bound (the stop markers)."""
-        self._new.append(item)
+        self._classes[NEW_WORK].append(item)
         self._tokens.put(None)
 
     def get(self) -> object:
-        """The next item, urgent ones first; blocks while there is none."""
+        """The next item, the most urgent class first; blocks while there is none."""
         self._tokens.get()
-        try:  # every token stands for one queued item, but another worker may take
-            return self._urgent.popleft()  # the last urgent one between check and pop
-        except IndexError:
-            return self._new.popleft()
+        # Every token stands for one queued item, but another worker may empty a class
+        # between a check and a pop, so pop and move on.
+        for items in self._classes:
+            try:
+                return items.popleft()
+            except IndexError:
+                continue
+        raise AssertionError("a wake-up token without an item")  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -311,7 +324,7 @@ class Transport:
             return
         if not self._serializer.claim(key, frame):
             return
-        if not self._queue.put((key, frame), urgent=for_existing_lease(frame.data)):
+        if not self._queue.put((key, frame), work_class(frame.data)):
             # the rest of the queue is full, or kept for existing leases
             metrics.PACKETS_DROPPED.labels(reason="queue_full").inc()
             while self._serializer.next(key) is not None:
