@@ -439,3 +439,23 @@ def test_concurrent_discovers_get_distinct_addresses(
     assert store.counts()["free"] == 0
     # The pool is exhausted: the 21st client hears nothing.
     assert ask(responder, packets.discover(mac(200))) is None
+
+
+@pytest.mark.parametrize(
+    ("ip", "inside"),
+    [
+        ("198.18.0.0", True),
+        ("198.18.0.255", True),
+        ("198.18.1.0", False),
+        ("198.17.255.255", False),
+        ("0.0.0.0", False),
+        ("198.18.0", False),  # short forms that inet_aton would take
+        ("198.18.00.1", False),  # leading zeros: not an address for ipaddress either
+        ("0xc6.18.0.1", False),
+        ("198.18.0.1\x00", False),
+        ("", False),
+        ("198.18.0.1 ", False),
+    ],
+)
+def test_network_contains_only_canonical_addresses_in_the_subnet(ip: str, inside: bool) -> None:
+    assert NETWORK.contains(ip) is inside

@@ -43,6 +43,9 @@ def setup(verbosity: int, stream: TextIO | None = None) -> None:
     """Send the ``etcdhcp`` loggers to ``stream`` (default: stderr at call time) with
     the level ``-v`` asks for. Calling it again replaces the previous setup."""
     global _handler
+    # Not in our lines, and each costs a look-up per record (one per lease at -v=0).
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     logger = logging.getLogger("etcdhcp")
     if _handler is not None:
         logger.removeHandler(_handler)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import socket
 from dataclasses import dataclass
 
 from etcdhcp import metrics
@@ -64,9 +65,24 @@ class Network:
         if not ip:
             return False
         try:
-            return ipaddress.IPv4Address(ip) in self.subnet
-        except ValueError:
+            packed = socket.inet_aton(ip)
+        except (OSError, ValueError):
             return False
+        if socket.inet_ntoa(packed) != ip:  # a form ipaddress refuses ("10.1", "010.0.0.1")
+            try:
+                return ipaddress.IPv4Address(ip) in self.subnet
+            except ValueError:
+                return False
+        # What the codec hands over is canonical: compare integers, no ipaddress parsing.
+        return int.from_bytes(packed, "big") & self._netmask == self._network
+
+    @functools.cached_property
+    def _netmask(self) -> int:
+        return int(self.subnet.netmask)
+
+    @functools.cached_property
+    def _network(self) -> int:
+        return int(self.subnet.network_address)
 
     def config_options(self, with_lease: bool) -> dict[int, bytes]:
         """Options 1, 3, 6 and (for leases) 51, 58 (T1 = 50%), 59 (T2 = 87.5%), RFC 2131 §4.4.5."""
