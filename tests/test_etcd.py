@@ -341,10 +341,13 @@ class GatedSender:
         return [b"answer to " + op for op in ops]
 
 
-def submit_in_threads(
-    batcher: Any, ops: list[bytes]
-) -> tuple[dict[bytes, Any], list[threading.Thread]]:
-    """Submit each op from its own thread, in order; their answers (or errors) by op."""
+def queue_behind_one(sender: GatedSender, count: int) -> tuple[Any, list[bytes], dict]:
+    """A batcher with one sender slot: op0 is sent (and held by the sender's gate), then
+    op1..op<count-1> queue behind it, in that order, each from its own thread; then the
+    gate opens. Returns the batcher, the ops and their answers (or errors) by op."""
+    batcher = etcd_module._Batcher(sender, timeout=2.0)
+    batcher.SENDERS = 1
+    ops = [f"op{i}".encode() for i in range(count)]
     results: dict[bytes, Any] = {}
 
     def run(op: bytes) -> None:
@@ -354,26 +357,22 @@ def submit_in_threads(
             results[op] = exc
 
     threads = [threading.Thread(target=run, args=(op,)) for op in ops]
-    for thread in threads:
+    threads[0].start()
+    assert sender.entered.wait(5)
+    for thread in threads[1:]:
         thread.start()
         time.sleep(0.02)  # in this order in the queue
-    return results, threads
+    sender.gate.set()
+    for thread in threads:
+        thread.join(10)
+    return batcher, ops, results
 
 
 def test_batcher_sends_waiting_transactions_together_after_the_first() -> None:
     """One sender slot: the first transaction goes alone; the five that queued behind it go
     in one request, sent by the oldest waiter's own thread, oldest first."""
     sender = GatedSender()
-    batcher = etcd_module._Batcher(sender, timeout=2.0)
-    batcher.SENDERS = 1
-    ops = [f"op{i}".encode() for i in range(6)]
-    results, threads = submit_in_threads(batcher, ops[:1])
-    assert sender.entered.wait(5)
-    more, more_threads = submit_in_threads(batcher, ops[1:])
-    sender.gate.set()
-    for thread in threads + more_threads:
-        thread.join(10)
-    results.update(more)
+    batcher, ops, results = queue_behind_one(sender, 6)
     assert sender.batches == [ops[:1], ops[1:]]
     assert results == {op: b"answer to " + op for op in ops}
     assert batcher._senders == 0 and not batcher._waiting
@@ -381,32 +380,14 @@ def test_batcher_sends_waiting_transactions_together_after_the_first() -> None:
 
 def test_batcher_sends_a_refused_batch_one_by_one() -> None:
     sender = GatedSender(refuse_batches=True)
-    batcher = etcd_module._Batcher(sender, timeout=2.0)
-    batcher.SENDERS = 1
-    ops = [f"op{i}".encode() for i in range(4)]
-    results, threads = submit_in_threads(batcher, ops[:1])
-    assert sender.entered.wait(5)
-    more, more_threads = submit_in_threads(batcher, ops[1:])
-    sender.gate.set()
-    for thread in threads + more_threads:
-        thread.join(10)
-    results.update(more)
+    _batcher, ops, results = queue_behind_one(sender, 4)
     assert sender.batches == [ops[:1], ops[1:], ops[1:2], ops[2:3], ops[3:4]]
     assert results == {op: b"answer to " + op for op in ops}
 
 
 def test_batcher_gives_every_waiter_the_outage() -> None:
     sender = GatedSender(error=EtcdUnavailable("no etcd endpoint answered"))
-    batcher = etcd_module._Batcher(sender, timeout=2.0)
-    batcher.SENDERS = 1
-    ops = [f"op{i}".encode() for i in range(3)]
-    results, threads = submit_in_threads(batcher, ops[:1])
-    assert sender.entered.wait(5)
-    more, more_threads = submit_in_threads(batcher, ops[1:])
-    sender.gate.set()
-    for thread in threads + more_threads:
-        thread.join(10)
-    results.update(more)
+    batcher, ops, results = queue_behind_one(sender, 3)
     assert len(sender.batches) == 2
     assert all(isinstance(results[op], EtcdUnavailable) for op in ops)
     assert batcher._senders == 0 and not batcher._waiting
