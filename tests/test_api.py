@@ -17,10 +17,11 @@ from etcdhcp import api
 from etcdhcp.admin import AdminServer
 from etcdhcp.etcd import Etcd
 from etcdhcp.store import LeaseStore, ServerInfo
+from stores import make_store
 from test_admin import fetch
 from test_ctl import Ctl
 from test_etcd import dead_endpoint
-from test_store import POOL, make_store
+from test_store import POOL
 
 MAC1, MAC2 = "02:00:5e:00:00:01", "02:00:5e:00:00:02"
 

@@ -24,8 +24,9 @@ from etcdhcp import ctl
 from etcdhcp.config import etcd_fields, parse_flags
 from etcdhcp.etcd import Etcd
 from etcdhcp.store import LeaseStore, ServerInfo
+from stores import make_store
 from test_etcd import dead_endpoint
-from test_store import POOL, make_store
+from test_store import POOL
 
 MAC1, MAC2, MAC3 = "02:00:5e:00:00:01", "02:00:5e:00:00:02", "02:00:5e:00:00:03"
 OUTSIDE = "198.18.0.200"

@@ -28,8 +28,8 @@ from etcdhcp import codec, metrics
 from etcdhcp.etcd import Etcd
 from etcdhcp.rfc2131 import Network, Responder, destination, ordered_options, request_state
 from etcdhcp.server import DhcpServer
-from etcdhcp.store import AddressPool, LeaseStore
 from fuzz import hostile
+from stores import make_store
 
 SERVER_IP = "198.18.0.1"
 SUBNET = ipaddress.IPv4Network("198.18.0.0/24")
@@ -206,16 +206,8 @@ def test_every_hostile_defect_is_rejected_with_a_reason() -> None:
 def responder(etcd_server: Any, etcd_prefix: str) -> Responder:
     """A Responder on a real LeaseStore: a small pool, so exhaustion paths run too."""
     etcd = Etcd([etcd_server.endpoint], timeout=5.0)
-    store = LeaseStore(
-        etcd,
-        prefix=etcd_prefix,
-        pool=AddressPool(
-            ipaddress.IPv4Address("198.18.0.10"), ipaddress.IPv4Address("198.18.0.14")
-        ),
-        lease_time=60,
-        offer_hold=2,
-        decline_time=5,
-        server_id=SERVER_IP,
+    store = make_store(
+        etcd, etcd_prefix, "198.18.0.10", "198.18.0.14", offer_hold=2, decline_time=5
     )
     store.seed()
     network = Network(SERVER_IP, SUBNET, SERVER_IP, (SERVER_IP,), 60)

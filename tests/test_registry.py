@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,23 +11,16 @@ import pytest
 from etcdhcp import metrics
 from etcdhcp.etcd import Etcd
 from etcdhcp.registry import ServerRegistry
-from etcdhcp.store import AddressPool, LeaseStore, ServerInfo
+from etcdhcp.store import LeaseStore, ServerInfo
+from stores import make_store
 from test_etcd import dead_endpoint
 from waiting import wait_until
 
 TTL = 3  # seconds: short, so expiry is observable within a test
 
 
-def make_store(etcd: Etcd, prefix: str) -> LeaseStore:
-    return LeaseStore(
-        etcd,
-        prefix=prefix,
-        pool=AddressPool(ipaddress.IPv4Address("10.9.0.10"), ipaddress.IPv4Address("10.9.0.20")),
-        lease_time=60,
-        offer_hold=10,
-        decline_time=60,
-        server_id="10.9.0.1",
-    )
+def registry_store(etcd: Etcd, prefix: str) -> LeaseStore:
+    return make_store(etcd, prefix, "10.9.0.10", "10.9.0.20", offer_hold=10, server_id="10.9.0.1")
 
 
 def me(ip: str = "10.9.0.1") -> ServerInfo:
@@ -53,7 +45,7 @@ def etcd(etcd_server: Any) -> Iterator[Etcd]:
 
 @pytest.fixture
 def store(etcd: Etcd, etcd_prefix: str) -> LeaseStore:
-    return make_store(etcd, etcd_prefix)
+    return registry_store(etcd, etcd_prefix)
 
 
 def registered_ips(store: LeaseStore) -> list[str]:
@@ -119,7 +111,7 @@ def test_a_deleted_or_expired_registration_is_written_again(
 def test_not_healthy_without_etcd_and_says_why(etcd_prefix: str) -> None:
     etcd = Etcd([dead_endpoint()], timeout=0.5)
     try:
-        registry = ServerRegistry(make_store(etcd, etcd_prefix), me(), ttl=TTL)
+        registry = ServerRegistry(registry_store(etcd, etcd_prefix), me(), ttl=TTL)
         registry.start()
         healthy, why = registry.health()
         assert not healthy

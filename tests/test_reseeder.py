@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,7 +11,9 @@ import pytest
 from etcdhcp import metrics
 from etcdhcp.etcd import Etcd
 from etcdhcp.reseeder import Reseeder
-from etcdhcp.store import AddressPool, LeaseStore
+from etcdhcp.store import LeaseStore
+from stores import make_store
+from waiting import wait_until
 
 POOL = [f"198.18.0.{i}" for i in range(10, 15)]
 OUTSIDE = "198.18.0.200"
@@ -23,30 +24,8 @@ def gauge(state: str) -> float | None:
     return metrics.REGISTRY.get_sample_value("etcdhcp_pool_addresses", {"state": state})
 
 
-def make_store(etcd: Etcd, prefix: str, **kw: Any) -> LeaseStore:
-    args: dict[str, Any] = {
-        "lease_time": 60,
-        "offer_hold": 5,
-        "decline_time": 60,
-        "server_id": "198.18.0.1",
-    }
-    args.update(kw)
-    return LeaseStore(
-        etcd,
-        prefix=prefix,
-        pool=AddressPool(ipaddress.IPv4Address(POOL[0]), ipaddress.IPv4Address(POOL[-1])),
-        **args,
-    )
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> float:
-    """Seconds until `condition` held; fails the test after `timeout`."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(0.1)
-    return time.monotonic() - started
+def pool_store(etcd: Etcd, prefix: str, **kw: Any) -> LeaseStore:
+    return make_store(etcd, prefix, POOL[0], POOL[-1], **kw)
 
 
 @pytest.fixture
@@ -72,7 +51,7 @@ def test_full_pass_seeds_reclaims_and_sets_the_gauges(
     etcd: Etcd, etcd_prefix: str, etcd_client: Any
 ) -> None:
     now = [time.time()]
-    store = make_store(etcd, etcd_prefix, clock=lambda: now[0])
+    store = pool_store(etcd, etcd_prefix, clock=lambda: now[0])
     reseeder = Reseeder(store, interval=3600)
     reseeder.full_pass()
     assert store.counts() == {"free": 5, "offered": 0, "leased": 0, "quarantined": 0}
@@ -95,7 +74,7 @@ def test_full_pass_seeds_reclaims_and_sets_the_gauges(
 def test_expired_offer_returns_through_the_watch(
     etcd: Etcd, etcd_prefix: str, running: Callable[[LeaseStore], Reseeder]
 ) -> None:
-    store = make_store(etcd, etcd_prefix, offer_hold=1)
+    store = pool_store(etcd, etcd_prefix, offer_hold=1)
     running(store)
     assert store.counts()["free"] == 5
     ip = store.offer(MAC1)
@@ -103,8 +82,7 @@ def test_expired_offer_returns_through_the_watch(
     assert store.counts()["free"] == 4
     # etcd ends the offer's lease after 2-3 s; the watch frees it about a second later,
     # long before the 3600 s interval.
-    waited = wait_until(lambda: store.counts()["free"] == 5, timeout=10.0)
-    assert waited < 10.0
+    wait_until(lambda: store.counts()["free"] == 5, 10.0, "the expired offer back in the pool")
     assert store.counts() == {"free": 5, "offered": 0, "leased": 0, "quarantined": 0}
     assert etcd.range(f"{etcd_prefix}nics::offered::{MAC1}").kvs == []
 
@@ -115,7 +93,7 @@ def test_released_out_of_range_address_does_not_come_back(
     etcd_client: Any,
     running: Callable[[LeaseStore], Reseeder],
 ) -> None:
-    store = make_store(etcd, etcd_prefix)
+    store = pool_store(etcd, etcd_prefix)
     reseeder = running(store)
     etcd_client.put(f"{etcd_prefix}ips::free::{OUTSIDE}", OUTSIDE)
     assert store.commit(MAC1, OUTSIDE, allow_free=True).lease is not None
@@ -124,7 +102,7 @@ def test_released_out_of_range_address_does_not_come_back(
     # An in-range lease that ends early (its etcd lease revoked, as on expiry) comes back...
     _, meta = etcd_client.get(f"{etcd_prefix}ips::leased::{POOL[2]}")
     etcd_client.revoke_lease(meta.lease_id)
-    wait_until(lambda: store.counts()["free"] == 5, timeout=5.0)
+    wait_until(lambda: store.counts()["free"] == 5, 5.0, "the address back in the pool")
     assert etcd_client.get(f"{etcd_prefix}ips::free::{POOL[2]}")[0] == POOL[2].encode()
     # ... the released out-of-range one stays out, also after a full pass.
     reseeder.full_pass()

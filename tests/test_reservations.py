@@ -17,7 +17,8 @@ from etcdhcp.etcd import Etcd, prefix_end
 from etcdhcp.etcdwire import delete
 from etcdhcp.reseeder import Reseeder
 from etcdhcp.store import LeaseStore, Refused
-from test_store import POOL, make_store
+from stores import make_store
+from test_store import POOL
 
 MAC1, MAC2, MAC3, MAC4 = (f"02:00:5e:00:00:0{i}" for i in range(1, 5))
 RESERVED = POOL[2]

@@ -23,7 +23,8 @@ from etcdhcp.rfc2131 import (
     ordered_options,
     request_state,
 )
-from etcdhcp.store import AddressPool, LeaseStore
+from etcdhcp.store import LeaseStore
+from stores import make_store
 
 SERVER = packets.SERVER_IP
 OTHER_SERVER = "198.18.0.2"
@@ -134,27 +135,15 @@ def test_network_contains() -> None:
 # ---- Responder on a real store ----------------------------------------------------------
 
 
-def make_store(etcd: Etcd, prefix: str, first: str, last: str, **kw: Any) -> LeaseStore:
-    args: dict[str, Any] = {
-        "lease_time": 60,
-        "offer_hold": 5,
-        "decline_time": 60,
-        "server_id": SERVER,
-    }
-    args.update(kw)
-    store = LeaseStore(
-        etcd,
-        prefix=prefix,
-        pool=AddressPool(ipaddress.IPv4Address(first), ipaddress.IPv4Address(last)),
-        **args,
-    )
+def seeded_store(etcd: Etcd, prefix: str, first: str, last: str, **kw: Any) -> LeaseStore:
+    store = make_store(etcd, prefix, first, last, **kw)
     store.seed()
     return store
 
 
 @pytest.fixture
 def store(etcd: Etcd, etcd_prefix: str) -> LeaseStore:
-    return make_store(etcd, etcd_prefix, POOL[0], POOL[-1])
+    return seeded_store(etcd, etcd_prefix, POOL[0], POOL[-1])
 
 
 @pytest.fixture
@@ -287,7 +276,7 @@ def test_init_reboot(responder: Responder, keys: Keys) -> None:
 
 def test_renewing_extends_the_lease(etcd: Etcd, etcd_prefix: str, keys: Keys) -> None:
     now = [1_900_000_000.0]
-    store = make_store(etcd, etcd_prefix, POOL[0], POOL[-1], clock=lambda: now[0])
+    store = seeded_store(etcd, etcd_prefix, POOL[0], POOL[-1], clock=lambda: now[0])
     responder = Responder(NETWORK, store)
     ip = bind(responder, mac(1))
     first = json.loads(keys.get(f"leases::{ip}") or "{}")
@@ -420,7 +409,7 @@ def test_pinned_device(responder: Responder, keys: Keys) -> None:
 def test_concurrent_discovers_get_distinct_addresses(
     etcd: Etcd, etcd_prefix: str, keys: Keys
 ) -> None:
-    store = make_store(etcd, etcd_prefix, "198.18.0.10", "198.18.0.29")  # 20 addresses
+    store = seeded_store(etcd, etcd_prefix, "198.18.0.10", "198.18.0.29")  # 20 addresses
     responder = Responder(NETWORK, store)
     barrier = threading.Barrier(20)
 

@@ -18,6 +18,7 @@ from etcdhcp import metrics
 from etcdhcp.etcd import Etcd, LeaseBuckets, prefix_end
 from etcdhcp.etcdwire import delete
 from etcdhcp.store import FREE_CANDIDATES, SEED_BATCH, AddressPool, Lease, LeaseStore
+from stores import make_store
 
 SERVER = "198.18.0.1"
 POOL = [f"198.18.0.{i}" for i in range(10, 15)]
@@ -49,22 +50,6 @@ def counting(etcd: Etcd, method: str) -> Iterator[list[int]]:
         yield calls
     finally:
         delattr(etcd, method)
-
-
-def make_store(etcd: Etcd, prefix: str, first: str, last: str, **kw: Any) -> LeaseStore:
-    args: dict[str, Any] = {
-        "lease_time": 60,
-        "offer_hold": 5,
-        "decline_time": 60,
-        "server_id": SERVER,
-    }
-    args.update(kw)
-    return LeaseStore(
-        etcd,
-        prefix=prefix,
-        pool=AddressPool(ipaddress.IPv4Address(first), ipaddress.IPv4Address(last)),
-        **args,
-    )
 
 
 @pytest.fixture

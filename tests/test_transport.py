@@ -31,7 +31,6 @@ from etcdhcp import codec, metrics, transport
 from etcdhcp.etcd import Etcd
 from etcdhcp.rfc2131 import Network, Responder
 from etcdhcp.server import DhcpServer
-from etcdhcp.store import AddressPool, LeaseStore
 from etcdhcp.transport import (
     COMPLETING,
     DROP_ALL,
@@ -44,6 +43,7 @@ from etcdhcp.transport import (
     client_key,
     work_class,
 )
+from stores import make_store
 
 CLONE_NEWNET = 0x40000000
 SERVER_MAC = "02:00:5e:c8:00:01"
@@ -398,17 +398,7 @@ def test_replies_reach_the_client_as_correct_frames(
     etcd_prefix: str,
 ) -> None:
     etcd = Etcd([etcd_server.endpoint], timeout=5.0)
-    store = LeaseStore(
-        etcd,
-        prefix=etcd_prefix,
-        pool=AddressPool(
-            ipaddress.IPv4Address("198.18.200.10"), ipaddress.IPv4Address("198.18.200.14")
-        ),
-        lease_time=60,
-        offer_hold=5,
-        decline_time=60,
-        server_id=SERVER_IP,
-    )
+    store = make_store(etcd, etcd_prefix, "198.18.200.10", "198.18.200.14", server_id=SERVER_IP)
     store.seed()
     network = Network(
         SERVER_IP, ipaddress.IPv4Network("198.18.200.0/24"), SERVER_IP, (SERVER_IP,), 60

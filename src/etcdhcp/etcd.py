@@ -32,7 +32,7 @@ except ImportError:  # Debian 12's python3-etcd3
     import etcd3  # type: ignore[no-redef]
 
 from etcdhcp import etcdwire, metrics
-from etcdhcp.etcdwire import get, nested, put
+from etcdhcp.etcdwire import get, nested, put, to_bytes
 
 log = logging.getLogger(__name__)
 rpc = etcd3.etcdrpc
@@ -93,13 +93,9 @@ class EtcdAccessDenied(EtcdError):
     """
 
 
-def _b(value: str | bytes) -> bytes:
-    return value.encode() if isinstance(value, str) else value
-
-
 def prefix_end(prefix: str | bytes) -> bytes:
     """The first key after every key starting with `prefix` (etcd's range_end for a prefix)."""
-    raw = bytearray(_b(prefix))
+    raw = bytearray(to_bytes(prefix))
     while raw and raw[-1] == 0xFF:
         raw.pop()
     if not raw:
@@ -365,7 +361,7 @@ class Etcd:
         One transaction whose compare can never hold (a version below 0), so its put
         never runs; etcd still checks permission for every key it names.
         """
-        probe = _b(prefix)
+        probe = to_bytes(prefix)
         self.txn(
             [etcdwire.never(probe)], [put(probe, b"")], [get(probe, prefix_end(probe), limit=1)]
         )
@@ -391,7 +387,7 @@ class Etcd:
     ) -> Any:
         """A RangeResponse; `end` None means the single key; `revision` 0 means now."""
         request = rpc.RangeRequest(
-            key=_b(key),
+            key=to_bytes(key),
             limit=limit,
             keys_only=keys_only,
             count_only=count_only,
@@ -520,7 +516,7 @@ class Etcd:
         (or its start revision was compacted away); the caller watches again.
         """
         create = rpc.WatchCreateRequest(
-            key=_b(prefix),
+            key=to_bytes(prefix),
             range_end=prefix_end(prefix),
             start_revision=start_revision,
             prev_kv=prev_kv,

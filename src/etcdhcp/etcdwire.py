@@ -26,7 +26,8 @@ _RANGE_LIMIT, _RANGE_KEYS_ONLY, _RANGE_COUNT_ONLY = 3, 8, 9
 _VARINT, _LENGTH = 0, 2  # wire types
 
 
-def _b(value: str | bytes) -> bytes:
+def to_bytes(value: str | bytes) -> bytes:
+    """A key or value as etcd takes it: text is UTF-8."""
     return value.encode() if type(value) is str else value
 
 
@@ -75,8 +76,8 @@ def _optional_bytes(field: int, value: bytes | None) -> bytes:
 
 def put(key: str | bytes, value: str | bytes, lease: int = 0) -> bytes:
     body = (
-        _message(_KEY, _b(key))
-        + _optional_bytes(_PUT_VALUE, _b(value))
+        _message(_KEY, to_bytes(key))
+        + _optional_bytes(_PUT_VALUE, to_bytes(value))
         + _optional_number(_PUT_LEASE, lease)
     )
     return _message(_OP_PUT, body)
@@ -84,7 +85,7 @@ def put(key: str | bytes, value: str | bytes, lease: int = 0) -> bytes:
 
 def delete(key: str | bytes, end: bytes | None = None) -> bytes:
     """Delete one key, or every key from `key` up to `end` (exclusive)."""
-    return _message(_OP_DELETE, _message(_KEY, _b(key)) + _optional_bytes(_RANGE_END, end))
+    return _message(_OP_DELETE, _message(_KEY, to_bytes(key)) + _optional_bytes(_RANGE_END, end))
 
 
 def get(
@@ -97,7 +98,7 @@ def get(
 ) -> bytes:
     """Read one key, or every key from `key` up to `end` (exclusive)."""
     body = (
-        _message(_KEY, _b(key))
+        _message(_KEY, to_bytes(key))
         + _optional_bytes(_RANGE_END, end)
         + _optional_number(_RANGE_LIMIT, limit)
         + _optional_number(_RANGE_KEYS_ONLY, keys_only)
@@ -123,20 +124,24 @@ _VERSION_0 = _number(_COMPARE_VERSION, 0)  # in a oneof, so written although zer
 
 
 def value_is(key: str | bytes, value: str | bytes) -> bytes:
-    return _HEAD_VALUE_IS + _message(_COMPARE_KEY, _b(key)) + _message(_COMPARE_VALUE, _b(value))
+    return (
+        _HEAD_VALUE_IS
+        + _message(_COMPARE_KEY, to_bytes(key))
+        + _message(_COMPARE_VALUE, to_bytes(value))
+    )
 
 
 def absent(key: str | bytes) -> bytes:
-    return _message(_COMPARE_KEY, _b(key)) + _VERSION_0
+    return _message(_COMPARE_KEY, to_bytes(key)) + _VERSION_0
 
 
 def present(key: str | bytes) -> bytes:
-    return _HEAD_PRESENT + _message(_COMPARE_KEY, _b(key)) + _VERSION_0
+    return _HEAD_PRESENT + _message(_COMPARE_KEY, to_bytes(key)) + _VERSION_0
 
 
 def never(key: str | bytes) -> bytes:
     """A compare that cannot hold (a version below 0) yet names `key`."""
-    return _HEAD_NEVER + _message(_COMPARE_KEY, _b(key)) + _VERSION_0
+    return _HEAD_NEVER + _message(_COMPARE_KEY, to_bytes(key)) + _VERSION_0
 
 
 # ---- the request
