@@ -77,7 +77,7 @@ def measure(
         ra_max_ms=max(r.ra.max_ms for r in results),
         cpu_s_per_1k=cpu * per_1k,
         backend_cpu_s_per_1k=backend_cpu * per_1k,
-        rss_mb=sum(procstat.rss_mb(p) for p in server_pids),
+        rss_mb=procstat.rss_mb(server_pids),
         backend_mb=procstat.pss_mb(backend_pids),
         note=note,
     )

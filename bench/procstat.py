@@ -56,9 +56,9 @@ def _status_kb(pid: int, field: str, name: str = "status") -> int:
     return 0
 
 
-def rss_mb(pid: int) -> float:
-    """Resident set size of one process, in MiB."""
-    return _status_kb(pid, "VmRSS") / 1024
+def rss_mb(roots: Iterable[int]) -> float:
+    """Resident set size of whole trees (etcdhcp's serving processes), in MiB."""
+    return sum(_status_kb(p, "VmRSS") for r in roots for p in tree(r)) / 1024
 
 
 def pss_mb(roots: Iterable[int]) -> float:

@@ -223,7 +223,7 @@ def rss(ctx: Context) -> list[str]:
     server.start()
     lines = []
     try:
-        at_start = procstat.rss_mb(server.server_pids[0])
+        at_start = procstat.rss_mb(server.server_pids)
         lines.append(f"RSS at start (pool seeded, no traffic): {at_start:.0f} MB")
         stages = [(10_000, "10k")] + ([(190_000, "200k")] if s.long else [])
         for count, total in stages:

@@ -329,6 +329,7 @@ dhcp.router = 198.18.0.1
 dhcp.dns = 198.18.0.1
 dhcp.issue-from = 198.18.0.10
 dhcp.issue-to = 198.18.0.20
+dhcp.processes = 2
 admin-addr = 127.0.0.1:9842"
 printf '\n# deb-check\ndhcp.server-if = %s\n%s\n' "$SERVER_IF" "$serving_config" \
   >>"$root/etc/etcdhcp/etcdhcp.conf"
@@ -342,8 +343,15 @@ identity=$(in_container grep -E '^(Uid|CapEff):' "/proc/$pid/status" | tr -s '\t
 in_container journalctl -u etcdhcp.service --no-pager >"$work/journal.log"
 grep -q "starting embedded etcd on http://127.0.0.1:2479 (data in /var/lib/etcdhcp/etcd)" \
   "$work/journal.log" || fail "etcdhcp.service did not start its embedded etcd"
+grep -q "serving process 1 (pid [0-9]*) serves" "$work/journal.log" &&
+  grep -q "from 2 processes" "$work/journal.log" ||
+  fail "etcdhcp.service did not start its second serving process (dhcp.processes = 2)"
+if grep -q "but reception only permitted for main PID" "$work/journal.log"; then
+  fail "a serving process other than the main one sent systemd notifications"
+fi
 lap
 say "systemctl start etcdhcp.service: active, main PID $identity in $lap"
+say "dhcp.processes = 2: a second serving process started, and stayed quiet to systemd"
 exposure=$(in_container systemd-analyze security etcdhcp.service --no-pager 2>&1 |
   sed -n 's/.*Overall exposure level for etcdhcp.service: \([0-9.]*\).*/\1/p')
 say "systemd-analyze security etcdhcp.service: exposure $exposure"

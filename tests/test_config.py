@@ -60,6 +60,7 @@ EXTRA_FLAGS = [
     "dhcp.offer-hold",
     "dhcp.decline-time",
     "dhcp.workers",
+    "dhcp.processes",
     "dhcp.queue-size",
     "etcd.embedded",
     "etcd.embedded.listen",
@@ -109,6 +110,7 @@ def test_defaults_are_the_originals_except_request_timeout() -> None:
     assert c.monitor_interval == 300
     assert (c.offer_hold, c.decline_time) == (10, 86400)
     assert (c.workers, c.queue_size) == (32, 1024)
+    assert c.processes == 1
     assert c.etcd_endpoints == ()
     assert c.etcd_srv is None
     assert (c.etcd_username, c.etcd_password) == (None, None)
@@ -351,6 +353,8 @@ ERRORS = [
         "--dhcp.decline-time: invalid duration '1d'; Go duration syntax: 90s, 30m, 1h30m, 200ms",
     ),
     (["-dhcp.workers", "0"], "--dhcp.workers: 0 is less than 1"),
+    (["-dhcp.processes", "0"], "--dhcp.processes: 0 is less than 1"),
+    (["-dhcp.processes", "65"], "--dhcp.processes: 65 is more than 64"),
     (["-dhcp.queue-size", "ten"], "--dhcp.queue-size: 'ten' is not an integer"),
     (["-v", "-1"], "--v: -1 is less than 0"),
     (["-admin-addr", "9842"], "--admin-addr: '9842' has no port (HOST:PORT or :PORT)"),
@@ -792,3 +796,10 @@ def test_a_password_others_can_read_is_warned_about_never_shown(tmp_path: Path) 
     c = cfg(*AUTH, "-etcd.auth.password", secret)
     assert c.etcd_password == secret
     assert secret not in repr(c) and all(secret not in w for w in c.warnings)
+
+
+def test_processes_from_flag_environment_and_file(no_default_config_file: Path) -> None:
+    assert cfg("-dhcp.processes=4").processes == 4
+    assert cfg(env={"ETCDHCP_DHCP_PROCESSES": "2"}).processes == 2
+    write(no_default_config_file, "dhcp.processes = 64\n")
+    assert cfg().processes == 64

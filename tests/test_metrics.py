@@ -1,4 +1,4 @@
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -122,3 +122,77 @@ def test_openmetrics_encoding():
     assert text.endswith("# EOF\n")
     assert "# TYPE etcdhcp_leases counter" in text
     assert f'etcdhcp_build_info{{version="{__version__}"}} 1.0' in text
+
+
+# ---- one /metrics for several serving processes
+
+
+def process_families(requests: float, depth: float, up: float, seconds: list[float]) -> list:
+    """The families a serving process would send, from a registry of its own."""
+    registry = CollectorRegistry()
+    received = Counter("etcdhcp_packets_received", "r", ["type"], registry=registry)
+    received.labels("request").inc(requests)
+    Gauge("etcdhcp_queue_depth", "q", registry=registry).set(depth)
+    Gauge("etcdhcp_etcd_up", "u", registry=registry).set(up)
+    Gauge("etcdhcp_servers_live", "s", registry=registry).set(up * 7)
+    duration = Histogram(
+        "etcdhcp_request_duration_seconds", "d", ["type"], buckets=(0.01, 1.0), registry=registry
+    )
+    for s in seconds:
+        duration.labels("request").observe(s)
+    return list(registry.collect())
+
+
+def sample(families: list, name: str, **labels: str) -> float:
+    for family in families:
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return s.value
+    raise AssertionError(f"no sample {name} {labels}")
+
+
+def test_merged_families_add_counters_and_histograms_and_pick_gauges() -> None:
+    main = process_families(requests=3, depth=2, up=1, seconds=[0.005])
+    child = process_families(requests=5, depth=4, up=0, seconds=[0.5, 5.0])
+    merged = metrics.merge_families([main, child])
+    assert [f.name for f in merged] == [f.name for f in main]
+    assert sample(merged, "etcdhcp_packets_received_total", type="request") == 8
+    assert sample(merged, "etcdhcp_queue_depth") == 6  # work waiting anywhere
+    assert sample(merged, "etcdhcp_etcd_up") == 0  # one process has lost etcd
+    assert sample(merged, "etcdhcp_servers_live") == 7  # the main process's view
+    bucket = "etcdhcp_request_duration_seconds_bucket"
+    assert sample(merged, bucket, type="request", le="0.01") == 1
+    assert sample(merged, bucket, type="request", le="1.0") == 2
+    assert sample(merged, bucket, type="request", le="+Inf") == 3
+    assert sample(merged, "etcdhcp_request_duration_seconds_count", type="request") == 3
+    assert sample(merged, "etcdhcp_request_duration_seconds_sum", type="request") == 5.505
+    created = "etcdhcp_packets_received_created"
+    assert sample(merged, created, type="request") == min(
+        sample(main, created, type="request"), sample(child, created, type="request")
+    )
+    # The inputs are left as they were.
+    assert sample(main, "etcdhcp_packets_received_total", type="request") == 3
+
+
+def test_merged_series_stay_together_and_parse() -> None:
+    """A label set only a child has seen joins its family, its buckets in one run."""
+    registry = CollectorRegistry()
+    duration = Histogram("etcdhcp_d", "d", ["type"], buckets=(1.0,), registry=registry)
+    duration.labels("discover").observe(0.5)
+    main = list(registry.collect())
+    duration.labels("release").observe(0.5)
+    merged = metrics.merge_families([main, list(registry.collect())])
+    kinds = [s.labels["type"] for s in merged[0].samples]
+    assert kinds == sorted(kinds, key=kinds.index)  # no interleaving
+    assert kinds.count("release") == kinds.count("discover")
+    everything = metrics.MergedRegistry(lambda: [list(registry.collect())], registry)
+    text = generate_latest(everything).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert {s.labels.get("type") for s in families["etcdhcp_d"].samples} == {"discover", "release"}
+    assert generate_openmetrics(everything).decode().endswith("# EOF\n")
+
+
+def test_only_counting_families_outlive_a_process() -> None:
+    families = process_families(requests=1, depth=1, up=1, seconds=[0.1])
+    kept = {f.name for f in metrics.counters_only(families)}
+    assert kept == {"etcdhcp_packets_received", "etcdhcp_request_duration_seconds"}

@@ -233,6 +233,8 @@ def test_only_udp_to_port_67_reaches_the_handler_in_order(lab: Callable[..., tup
     recorder = Recorder()
     t, send = lab(recorder)
     assert t.mac == SERVER_MAC
+    # The kernel does not copy our own replies back to us (relays are on port 67 too).
+    assert t._packet.getsockopt(transport.SOL_PACKET, transport.PACKET_IGNORE_OUTGOING) == 1
     noise = [
         packets.discover(packets.mac(99), xid=900, dport=68),  # to the client port
         bytes(
@@ -300,6 +302,32 @@ def test_frames_of_one_client_are_never_handled_concurrently(lab: Callable[..., 
     # Different clients did run at the same time (four workers).
     firsts = [runs[0] for runs in by_client.values()]
     assert max(t0 for _, t0, _ in firsts) < min(t1 for _, _, t1 in firsts)
+
+
+def test_a_fanout_group_gives_each_client_to_one_member(lab: Callable[..., tuple]) -> None:
+    """Three transports in one group, as three serving processes: every frame is handled
+    once, all frames of a client by the same member, and every member gets clients."""
+    members = [Recorder() for _ in range(3)]
+    send = None
+    for recorder in members:
+        _t, send = lab(recorder, workers=2, fanout=4242)
+    assert send is not None
+    clients = range(1, 31)
+    for round_ in range(2):
+        for n in clients:
+            send(client_frame(n, n * 100 + round_))
+    end = time.monotonic() + 5.0
+    while time.monotonic() < end and sum(len(r.xids()) for r in members) < 60:
+        time.sleep(0.01)
+    time.sleep(0.2)  # a frame handled twice would show up by now
+    handled = [sorted(r.xids()) for r in members]
+    assert sorted(itertools.chain(*handled)) == sorted(
+        n * 100 + round_ for n in clients for round_ in range(2)
+    )
+    for xids in handled:
+        assert len(xids) >= 6  # 30 clients over 3 members: nobody is left out
+        for xid in xids:
+            assert xid // 100 * 100 + (1 - xid % 100) in xids  # the client's other frame
 
 
 def test_a_busy_client_keeps_only_its_newest_retransmissions(lab: Callable[..., tuple]) -> None:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Readiness = Callable[[], tuple[bool, str]]
+Exposed = CollectorRegistry | metrics.MergedRegistry  # what /metrics shows
 API_PREFIX = "/api/v1/"
 
 _INDEX = """etcdhcp admin
@@ -159,7 +160,7 @@ class _Server(ThreadingHTTPServer):
         self,
         family: socket.AddressFamily,
         address: tuple,
-        registry: CollectorRegistry,
+        registry: Exposed,
         readiness: Readiness,
         provider: Callable[[], LeaseStore | None],
     ) -> None:
@@ -192,7 +193,7 @@ class AdminServer:
         host: str,
         port: int,
         readiness: Readiness,
-        registry: CollectorRegistry = metrics.REGISTRY,
+        registry: Exposed = metrics.REGISTRY,
         debug: bool = False,
     ) -> None:
         """``host`` "" means every interface (IPv6 and IPv4); ``port`` 0 picks a free

@@ -65,6 +65,7 @@ SYSFS_NET = "/sys/class/net"
 ETCD_DEFAULT_PORT = 2379
 # DHCP option 51 is 32 bits of seconds and 0xffffffff means "infinite".
 _MAX_LEASE_SECONDS = 0xFFFFFFFE
+MAX_PROCESSES = 64
 
 
 class ConfigError(Exception):
@@ -178,7 +179,19 @@ FLAGS: tuple[Flag, ...] = (
         "how long a DECLINEd address (in use by someone else) stays in quarantine",
         "server",
     ),
-    Flag("dhcp.workers", "32", "N", "threads answering requests", "server"),
+    Flag(
+        "dhcp.workers", "32", "N", "threads answering requests, in each serving process", "server"
+    ),
+    Flag(
+        "dhcp.processes",
+        "1",
+        "N",
+        "processes serving DHCP, each with its own workers and etcd connection; the "
+        "kernel gives each client (by hardware address) to one of them. Python runs one "
+        "thread at a time, so one process uses about one core: more processes use more "
+        "cores. At most 64",
+        "server",
+    ),
     Flag(
         "dhcp.queue-size",
         "1024",
@@ -548,7 +561,7 @@ class ParsedFlags:
             raise self.error(name, f"{value} is not a number of at least {minimum:g}")
         return number
 
-    def integer(self, name: str, minimum: int) -> int:
+    def integer(self, name: str, minimum: int, maximum: int | None = None) -> int:
         value = self.raw(name) or ""
         try:
             number = int(value, 0)  # like Go's flag.Int: 0x20 and 1_000 are fine
@@ -556,6 +569,8 @@ class ParsedFlags:
             raise self.error(name, f"{value!r} is not an integer") from None
         if number < minimum:
             raise self.error(name, f"{number} is less than {minimum}")
+        if maximum is not None and number > maximum:
+            raise self.error(name, f"{number} is more than {maximum}")
         return number
 
     def switch(self, name: str) -> bool:
@@ -768,6 +783,7 @@ class Config:
     offer_hold: float
     decline_time: float
     workers: int
+    processes: int
     queue_size: int
     client_rate: float  # requests per second per client; 0: no limit
     client_burst: int
@@ -966,6 +982,7 @@ def _server_fields(flags: ParsedFlags, check_interface: bool) -> dict[str, Any]:
         "offer_hold": flags.duration("dhcp.offer-hold"),
         "decline_time": flags.duration("dhcp.decline-time"),
         "workers": flags.integer("dhcp.workers", minimum=1),
+        "processes": flags.integer("dhcp.processes", minimum=1, maximum=MAX_PROCESSES),
         "queue_size": flags.integer("dhcp.queue-size", minimum=1),
         "client_rate": flags.number("dhcp.client-rate", minimum=0.0),
         "client_burst": flags.integer("dhcp.client-burst", minimum=1),

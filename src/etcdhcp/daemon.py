@@ -11,26 +11,20 @@ import sys
 import threading
 import time
 
-from etcdhcp import __version__, logs, sdnotify
+from prometheus_client.metrics_core import Metric
+
+from etcdhcp import __version__, logs, metrics, sdnotify
 from etcdhcp.admin import AdminServer
 from etcdhcp.config import Config, ConfigError, load, load_or_exit
 from etcdhcp.embedded_etcd import EtcdProcess, EtcdStartError
-from etcdhcp.etcd import Credentials, Etcd, EtcdAccessDenied, EtcdError, srv_endpoints
+from etcdhcp.etcd import EtcdError
+from etcdhcp.processes import ServingProcesses, child_config
 from etcdhcp.registry import ServerRegistry
 from etcdhcp.reseeder import Reseeder
-from etcdhcp.rfc2131 import Network, Responder
-from etcdhcp.server import DhcpServer
-from etcdhcp.store import AddressPool, LeaseStore, ServerInfo
-from etcdhcp.transport import Transport
+from etcdhcp.serving import SHUTDOWN_GRACE, Fatal, Serving
+from etcdhcp.store import LeaseStore, ServerInfo
 
 log = logging.getLogger("etcdhcp.daemon")
-
-SHUTDOWN_GRACE = 5.0  # seconds in-flight requests get to finish
-MAX_CONNECT_BACKOFF = 30.0
-
-
-class Fatal(Exception):
-    """A start-up problem that ends the daemon with one log line and exit status 1."""
 
 
 class Daemon:
@@ -38,8 +32,8 @@ class Daemon:
         self.config = config
         self.stop_requested = threading.Event()
         self.embedded: EtcdProcess | None = None
-        self.etcd: Etcd | None = None
-        self.transport: Transport | None = None
+        self.serving = Serving(config, self.stop_requested)
+        self.processes: ServingProcesses | None = None
         self.reseeder: Reseeder | None = None
         self.registry: ServerRegistry | None = None
         self.admin: AdminServer | None = None
@@ -47,11 +41,16 @@ class Daemon:
     # ---- readiness, for /readyz
 
     def readiness(self) -> tuple[bool, str]:
-        if self.transport is None:
+        if self.serving.transport is None:
             return False, "not serving yet: the DHCP socket is not bound"
-        reason = self.etcd.unavailable_reason if self.etcd else None
+        etcd = self.serving.etcd
+        reason = etcd.unavailable_reason if etcd else None
         if reason is not None:
             return False, f"etcd unavailable, failing closed: {reason}"
+        if self.processes is not None:
+            serving, why = self.processes.health()
+            if not serving:
+                return False, why
         if self.registry is not None:
             registered, why = self.registry.health()
             if not registered:
@@ -59,6 +58,25 @@ class Daemon:
         return True, "ready"
 
     # ---- start-up steps
+
+    def _start_admin(self) -> None:
+        cfg = self.config
+        registry = (
+            metrics.REGISTRY if cfg.processes == 1 else metrics.MergedRegistry(self._children)
+        )
+        self.admin = AdminServer(
+            cfg.admin_host, cfg.admin_port, self.readiness, registry, debug=cfg.admin_debug
+        )
+        try:
+            self.admin.start()
+        except OSError as exc:
+            raise Fatal(
+                f"admin server cannot listen on {cfg.admin_host}:{cfg.admin_port}: {exc}"
+            ) from exc
+
+    def _children(self) -> list[list[Metric]]:
+        """The serving children's metric families (none until they run)."""
+        return self.processes.collect() if self.processes else []
 
     def _start_embedded_etcd(self) -> list[str]:
         cfg = self.config
@@ -81,44 +99,19 @@ class Daemon:
             raise Fatal(f"embedded etcd did not start: {exc}") from exc
         return [self.embedded.client_url]
 
-    def _connect(self, endpoints: list[str]) -> Etcd:
+    def _serve(self, endpoints: list[str]) -> None:
+        """Serve from this process and, with --dhcp.processes, from the children too."""
         cfg = self.config
-        credentials = Credentials(
-            cfg.etcd_username, cfg.etcd_password, cfg.etcd_ca, cfg.etcd_cert, cfg.etcd_key
+        if cfg.processes == 1:
+            self.serving.serve()
+            metrics.SERVING_PROCESSES.set(1)
+            return
+        fanout = os.getpid() & 0xFFFF  # one group per daemon on the interface
+        self.serving.serve(fanout)
+        self.processes = ServingProcesses(
+            child_config(cfg, endpoints), cfg.processes - 1, fanout, self.stop_requested
         )
-        # Given endpoints win over SRV discovery; discovered ones are looked up again
-        # whenever all of them fail.
-        rediscover = self._discover if cfg.etcd_srv and not endpoints else None
-        etcd: Etcd | None = None
-        backoff = 0.5
-        while True:
-            try:
-                if etcd is None:
-                    found = endpoints or self._discover()
-                    etcd = Etcd(found, cfg.request_timeout, credentials, rediscover)
-                etcd.status()
-                etcd.check_access(cfg.etcd_prefix)
-                log.info("connected to etcd at %s", ", ".join(etcd.endpoints))
-                return etcd
-            except EtcdAccessDenied as exc:
-                # Wrong credentials or role, untrusted certificate: waiting cannot help.
-                hint = "check --etcd.auth.*"
-                if "permission denied" in str(exc):
-                    hint = f"the etcd user's role needs readwrite on the prefix {cfg.etcd_prefix!r}"
-                raise Fatal(f"etcd refuses etcdhcp: {exc} ({hint})") from exc
-            except EtcdError as exc:
-                log.warning("etcd not reachable yet (%s); retrying in %.1fs", exc, backoff)
-            if self.stop_requested.wait(backoff):
-                raise Fatal("stopped while waiting for etcd")
-            backoff = min(backoff * 2, MAX_CONNECT_BACKOFF)
-
-    def _discover(self) -> list[str]:
-        """The endpoints named by the SRV records of --etcd.discovery.srv."""
-        cfg = self.config
-        tls = bool(cfg.etcd_ca or cfg.etcd_cert or cfg.etcd_key)
-        endpoints = srv_endpoints(cfg.etcd_srv or "", "https" if tls else "http")
-        log.info("SRV %s names etcd at %s", cfg.etcd_srv, ", ".join(endpoints))
-        return endpoints
+        self.processes.start()
 
     def _register(self, store: LeaseStore) -> None:
         cfg = self.config
@@ -135,37 +128,6 @@ class Daemon:
         self.registry = ServerRegistry(store, me)
         self.registry.start()
 
-    def _serve(self, store: LeaseStore) -> None:
-        cfg = self.config
-        network = Network(
-            server_ip=str(cfg.server_ip),
-            subnet=cfg.network,
-            router=str(cfg.router),
-            dns=tuple(str(d) for d in cfg.dns),
-            lease_time=int(cfg.lease_time),
-        )
-        server = DhcpServer(Responder(network, store), str(cfg.server_ip))
-        try:
-            transport = Transport(
-                cfg.server_if,
-                handle=server.handle,
-                workers=cfg.workers,
-                queue_size=cfg.queue_size,
-                deadline=cfg.request_timeout,
-                client_rate=cfg.client_rate,
-                client_burst=cfg.client_burst,
-            )
-        except PermissionError as exc:
-            raise Fatal(
-                f"cannot open raw sockets on {cfg.server_if} (needs CAP_NET_RAW and "
-                f"CAP_NET_BIND_SERVICE): {exc}"
-            ) from exc
-        except OSError as exc:
-            raise Fatal(f"cannot serve on {cfg.server_if}: {exc}") from exc
-        server.link = transport
-        transport.start()
-        self.transport = transport
-
     def run(self) -> int:
         cfg = self.config
         log.info(
@@ -177,38 +139,23 @@ class Daemon:
             cfg.issue_to,
         )
         try:
-            self.admin = AdminServer(
-                cfg.admin_host, cfg.admin_port, self.readiness, debug=cfg.admin_debug
-            )
-            try:
-                self.admin.start()
-            except OSError as exc:
-                raise Fatal(
-                    f"admin server cannot listen on {cfg.admin_host}:{cfg.admin_port}: {exc}"
-                ) from exc
+            self._start_admin()
             endpoints = list(cfg.etcd_endpoints)
             if cfg.etcd_embedded:
                 endpoints = self._start_embedded_etcd()
-            self.etcd = self._connect(endpoints)
-            store = LeaseStore(
-                self.etcd,
-                prefix=cfg.etcd_prefix,
-                pool=AddressPool(cfg.issue_from, cfg.issue_to),
-                lease_time=cfg.lease_time,
-                offer_hold=cfg.offer_hold,
-                decline_time=cfg.decline_time,
-                server_id=str(cfg.server_ip),
-            )
+            store = self.serving.connect(endpoints)
             self.admin.provider = store  # /api/v1/ answers from now on
             self.reseeder = Reseeder(store, cfg.monitor_interval)
             self.reseeder.full_pass()
             self.reseeder.start()
-            self._serve(store)
+            self._serve(endpoints)
             self._register(store)
             log.info(
-                "serving DHCP on %s (%s); admin on %s:%d",
+                "serving DHCP on %s (%s) from %d process%s; admin on %s:%d",
                 cfg.server_if,
-                self.transport.mac,
+                self.serving.transport.mac,
+                cfg.processes,
+                "" if cfg.processes == 1 else "es",
                 cfg.admin_host or "*",
                 self.admin.port,
             )
@@ -230,7 +177,7 @@ class Daemon:
         interval = sdnotify.watchdog_interval()
         period = interval or 1.0
         while not self.stop_requested.wait(period):
-            transport = self.transport
+            transport = self.serving.transport
             if (
                 interval
                 and transport
@@ -257,6 +204,8 @@ class Daemon:
             if f.name != "verbosity" and getattr(fresh, f.name) != getattr(old, f.name)
         ]
         logs.set_verbosity(fresh.verbosity)
+        if self.processes is not None:
+            self.processes.set_verbosity(fresh.verbosity)
         self.config = dataclasses.replace(old, verbosity=fresh.verbosity)
         log.info(
             "SIGHUP: configuration re-read; applied -v=%d (was %d); %s",
@@ -269,16 +218,18 @@ class Daemon:
 
     def _shutdown(self) -> None:
         sdnotify.notify("STOPPING=1")
-        if self.transport:
-            self.transport.stop(SHUTDOWN_GRACE)
+        stopping = threading.Thread(target=self.serving.stop, args=(SHUTDOWN_GRACE,))
+        stopping.start()  # this process's workers finish while the children's do
+        if self.processes:
+            self.processes.stop(SHUTDOWN_GRACE)
+        stopping.join()
         if self.registry:
             self.registry.stop()
         if self.reseeder:
             self.reseeder.stop()
         if self.admin:
             self.admin.stop()
-        if self.etcd:
-            self.etcd.close()
+        self.serving.close()
         if self.embedded:
             self.embedded.stop()
         log.info("etcdhcp stopped")

@@ -9,10 +9,13 @@ so ``rate()`` and alerts work before the first event.
 
 from __future__ import annotations
 
+import copy
 import functools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
@@ -154,6 +157,20 @@ QUEUE_DEPTH = Gauge(
 )
 """Set by the transport whenever it enqueues or dequeues."""
 
+SERVING_PROCESSES = Gauge(
+    "etcdhcp_serving_processes",
+    "Processes serving DHCP (--dhcp.processes), the main one included.",
+    registry=REGISTRY,
+)
+"""Set by the main process when a serving process starts or dies."""
+
+SERVING_PROCESS_RESTARTS = Counter(
+    "etcdhcp_serving_process_restarts_total",
+    "Times an extra serving process died and was started again.",
+    registry=REGISTRY,
+)
+"""+1 per restart attempt of a serving process other than the main one."""
+
 BUILD_INFO = Gauge(
     "etcdhcp_build_info",
     "Always 1; the label says which etcdhcp version is running.",
@@ -180,3 +197,87 @@ def _start_at_zero(counter: Counter, *values: str) -> None:
 _start_at_zero(PACKETS_RECEIVED, "discover", "request", "release", "decline", "inform", "other")
 _start_at_zero(REPLIES_SENT, "offer", "ack", "nak")
 _start_at_zero(LEASES, "granted", "renewed", "released", "declined", "expired_reclaimed")
+
+
+# ---- one /metrics for several serving processes
+
+COUNTING_TYPES = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
+SUMMED_GAUGES = frozenset(
+    {
+        "etcdhcp_queue_depth",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+    }
+)
+LOWEST_GAUGES = frozenset({"etcdhcp_etcd_up"})  # 0 if any process has lost etcd
+
+
+def _combine(family: Metric, sample_name: str, first: float, other: float) -> float:
+    if family.type in COUNTING_TYPES:
+        return min(first, other) if sample_name.endswith("_created") else first + other
+    if family.name in SUMMED_GAUGES:
+        return first + other
+    if family.name in LOWEST_GAUGES:
+        return min(first, other)
+    return first  # the first source's (the main process's) view
+
+
+def merge_families(sources: Sequence[Iterable[Metric]]) -> list[Metric]:
+    """The metric families of several processes as one daemon's: counters, histograms
+    and CPU/memory added up, etcd_up the lowest, other gauges as the first source has
+    them. Series keep the order in which they first appear."""
+    merged: dict[str, Metric] = {}
+    values: dict[str, dict[tuple, Any]] = {}  # family -> (sample name, labels) -> Sample
+    for families in sources:
+        for family in families:
+            if family.name not in merged:
+                merged[family.name] = copy.copy(family)
+                values[family.name] = {}
+            series = values[family.name]
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                seen = series.get(key)
+                if seen is None:
+                    series[key] = sample
+                else:
+                    value = _combine(family, sample.name, seen.value, sample.value)
+                    series[key] = seen._replace(value=value)
+    for name, family in merged.items():
+        family.samples = _grouped(list(values[name].values()))
+    return list(merged.values())
+
+
+def _series(sample: Any) -> tuple:
+    """The label set a sample belongs to: a histogram's buckets, sum and count share one."""
+    return tuple(sorted((k, v) for k, v in sample.labels.items() if k not in ("le", "quantile")))
+
+
+def _grouped(samples: list[Any]) -> list[Any]:
+    """Samples with each series together, as the exposition formats expect, the series
+    in order of first appearance (sorting is stable: buckets keep their order)."""
+    order: dict[tuple, int] = {}
+    for sample in samples:
+        order.setdefault(_series(sample), len(order))
+    return sorted(samples, key=lambda sample: order[_series(sample)])
+
+
+def counters_only(families: Iterable[Metric]) -> list[Metric]:
+    """What of a process's metrics outlives it: everything that only ever counts up."""
+    return [family for family in families if family.type in COUNTING_TYPES]
+
+
+class MergedRegistry:
+    """What /metrics exports when several processes serve: this process's REGISTRY
+    merged with the families `others` returns (the serving children's)."""
+
+    def __init__(
+        self,
+        others: Callable[[], list[list[Metric]]],
+        registry: CollectorRegistry = REGISTRY,
+    ) -> None:
+        self._others = others
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(merge_families([list(self._registry.collect()), *self._others()]))

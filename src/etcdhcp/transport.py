@@ -10,6 +10,11 @@ UDP socket on port 67 when the kernel can route them (relay, ciaddr). That UDP
 socket also stops the kernel answering unicast requests with ICMP
 port-unreachable; its own filter drops everything, so nothing queues on it.
 
+With several serving processes (--dhcp.processes), each one's packet socket joins one
+AF_PACKET fanout group, and a three-instruction BPF program picks the member from the
+client's hardware address: a client always lands on the same process, so the
+per-client ordering and rate limit below still hold.
+
 Floods are met in the receive thread, before any decoding: each client (chaddr) has
 a token bucket (`ClientRateLimiter`), and work on existing leases (`work_class`)
 has the last quarter of the queue to itself and is taken from the queue first, so
@@ -21,6 +26,7 @@ then new work: past capacity, the server finishes what it started.
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import logging
 import queue
@@ -60,13 +66,39 @@ UDP_DPORT_67 = [
 ]
 DROP_ALL = [(0x06, 0, 0, 0)]
 
+SOL_PACKET = 263
+PACKET_FANOUT = 18
+PACKET_FANOUT_DATA = 22
+PACKET_FANOUT_CBPF = 6
+PACKET_IGNORE_OUTGOING = 23
+# Run on the frame from its IPv4 header: X = IP header length; A = 4 bytes at
+# IP + UDP (8) + chaddr offset (28) + 2, i.e. chaddr[2:6], the bytes that differ
+# between NICs; the kernel takes A modulo the number of members.
+CHADDR_FANOUT = [(0xB1, 0, 0, 0), (0x40, 0, 0, 38), (0x16, 0, 0, 0)]
 
-def attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]]) -> None:
-    """Attach a classic BPF program (struct sock_fprog) to a socket."""
+
+def _set_program(
+    sock: socket.socket, level: int, option: int, program: list[tuple[int, int, int, int]]
+) -> None:
+    """Hand a classic BPF program (struct sock_fprog) to a socket option."""
     raw = b"".join(struct.pack("HBBI", *insn) for insn in program)
     buffer = ctypes.create_string_buffer(raw)
     fprog = struct.pack("HL", len(program), ctypes.addressof(buffer))
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+    sock.setsockopt(level, option, fprog)
+
+
+def attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]]) -> None:
+    """Attach a classic BPF program to a socket as its filter."""
+    _set_program(sock, socket.SOL_SOCKET, SO_ATTACH_FILTER, program)
+
+
+def join_fanout(sock: socket.socket, group: int) -> None:
+    """Join a bound packet socket to fanout `group` (0-65535), members chosen by chaddr.
+
+    Every member of a group must be bound to the same interface and protocol.
+    """
+    sock.setsockopt(SOL_PACKET, PACKET_FANOUT, group | PACKET_FANOUT_CBPF << 16)
+    _set_program(sock, SOL_PACKET, PACKET_FANOUT_DATA, CHADDR_FANOUT)
 
 
 def _bootp_offset(frame: bytes) -> int:
@@ -240,8 +272,10 @@ class Transport:
         deadline: float,
         client_rate: float = 0.0,
         client_burst: int = 1,
+        fanout: int | None = None,
     ) -> None:
-        """`client_rate` requests/s per client (0: unlimited) after a burst of `client_burst`."""
+        """`client_rate` requests/s per client (0: unlimited) after a burst of `client_burst`;
+        `fanout`: the fanout group shared with the other serving processes, if any."""
         self.interface = interface
         self._handle = handle
         self._deadline = deadline
@@ -256,9 +290,21 @@ class Transport:
 
         # Protocol 0 receives nothing until bound: the filter is in place before any frame.
         self._packet = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-        attach_filter(self._packet, UDP_DPORT_67)
         self._packet.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
-        self._packet.bind((interface, ETH_P_IP))
+        # Our own replies to relays go to port 67 too: without this (Linux 4.20+), the
+        # kernel would copy each one back to us, to be skipped in the receive loop.
+        with contextlib.suppress(OSError):
+            self._packet.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        if fanout is None:
+            attach_filter(self._packet, UDP_DPORT_67)
+            self._packet.bind((interface, ETH_P_IP))
+        else:
+            # Only a bound socket can join a group; until it has, it sees every frame,
+            # which another member is handling: it drops them all meanwhile.
+            attach_filter(self._packet, DROP_ALL)
+            self._packet.bind((interface, ETH_P_IP))
+            join_fanout(self._packet, fanout)
+            attach_filter(self._packet, UDP_DPORT_67)
         self._packet.settimeout(0.5)
         self.mac = self._packet.getsockname()[4].hex(":")
 

@@ -88,6 +88,14 @@ class Served:
         ).stdout.splitlines()
         return {k[len(prefix) :]: v for k, v in zip(out[0::2], out[1::2], strict=True)}
 
+    def leases(self) -> dict[str, str]:
+        """MAC -> leased address, checked to be one address per MAC and back."""
+        keys = self.read()
+        leased = {k.split("::")[-1]: v for k, v in keys.items() if k.startswith("ips::leased::")}
+        nics = {k.split("::")[-1]: v for k, v in keys.items() if k.startswith("nics::leased::")}
+        assert {mac: ip for ip, mac in leased.items()} == nics
+        return nics
+
     def put(self, key: str, value: str) -> None:
         self.etcdctl("put", self.daemon.prefix + key, value)
 
