@@ -97,8 +97,6 @@ def terminate(proc: subprocess.Popen | None, name: str, log: Path, grace: float 
 class EtcdhcpServer:
     """etcdhcp on ``host``, sharing the bench etcd (and its pool) with any other instance."""
 
-    label = "etcdhcp + etcd"
-
     def __init__(
         self,
         bench: BenchLab,
@@ -106,8 +104,10 @@ class EtcdhcpServer:
         pool: Pool,
         *,
         name: str = "etcdhcp",
+        label: str = "etcdhcp + etcd",
         extra_flags: tuple[str, ...] = (),
     ) -> None:
+        self.label = label
         self.bench = bench
         self.host = host
         self.pool = pool

@@ -26,4 +26,4 @@ def test_quick_bench_measures_etcdhcp_and_kea(tmp_path: Path) -> None:
         assert float(row["achieved_rate"]) > 0, report
         assert int(row["leases"]) > 0, report
     assert list(tmp_path.glob("bench-*.png")), report
-    assert "HEADLINE etcdhcp / Kea memfile" in out.stdout, report
+    assert "HEADLINE etcdhcp + etcd / Kea memfile" in out.stdout, report
