@@ -104,7 +104,8 @@ class ServingProcesses:
         """(True, "") when every child serves, else (False, which ones do not)."""
         down = [str(child.index) for child in self._children if not child.ready]
         if down:
-            return False, f"serving process {', '.join(down)} is not serving (being restarted)"
+            total = len(self._children) + 1
+            return False, f"serving process {', '.join(down)} of {total} not serving (yet)"
         return True, ""
 
     def set_verbosity(self, verbosity: int) -> None:
