@@ -37,7 +37,7 @@ from etcdhcp.config import Config
 from etcdhcp.etcd import EtcdError
 from etcdhcp.serving import SHUTDOWN_GRACE, Fatal, Serving
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("etcdhcp.processes")  # also when run as __main__ (a child)
 
 READY_TIMEOUT = 60.0  # for a child to connect to etcd and bind its sockets
 COLLECT_TIMEOUT = 2.0  # for a child's metrics, per scrape
@@ -286,6 +286,7 @@ def _obey(conn: Connection, message: tuple, stop: threading.Event) -> None:
         conn.send(("metrics", message[1], list(metrics.REGISTRY.collect())))
     elif message[0] == "verbosity":
         logs.set_verbosity(message[1])
+        log.info("-v=%d applied, as the main process asked", message[1])
     elif message[0] == "stop":
         stop.set()
 

@@ -82,7 +82,7 @@ def receive_until(sock: socket.socket, state: str, timeout: float) -> list[tuple
 @pytest.mark.parametrize(
     ("watchdog", "embedded_etcd"),
     [(True, False), (False, True)],
-    ids=["watchdog-lab-etcd", "no-watchdog-embedded-etcd"],
+    ids=["watchdog-lab-etcd", "no-watchdog-embedded-etcd-2-processes"],
 )
 def test_notifies_ready_watchdog_and_stopping(
     lab: Lab, notify_socket: socket.socket, watchdog: bool, embedded_etcd: bool
@@ -91,12 +91,15 @@ def test_notifies_ready_watchdog_and_stopping(
     if watchdog:
         env["WATCHDOG_USEC"] = "1000000"  # systemd's WatchdogSec=1s: a ping every 0.5 s
     # No endpoint: the daemon starts its own etcd, a child that must not notify (etcd
-    # would send READY=1 itself, which systemd refuses from anyone but the main PID).
+    # would send READY=1 itself, which systemd refuses from anyone but the main PID);
+    # nor must the second serving process, which connects to that etcd.
     extra = ["-etcd.discovery.endpoints", "", "--state-dir", str(lab.workdir / "state")]
+    extra += ["-dhcp.processes=2"]
     daemon = EtcdhcpProcess(
         lab, lab.etcd().client_url, env=env, extra=extra if embedded_etcd else ()
     ).start()
     assert ("starting embedded etcd" in daemon.log()) == embedded_etcd
+    assert ("serving process 1 (pid" in daemon.log()) == embedded_etcd
     pid = daemon.proc.pid
 
     assert receive_until(notify_socket, "READY=1", timeout=10) == [(pid, "READY=1")], (
@@ -123,7 +126,10 @@ def test_sighup_applies_new_verbosity_and_reports_the_rest(lab: Lab) -> None:
     conf = lab.workdir / "etcdhcp.conf"
     conf.write_text("v = 0\n")
     daemon = EtcdhcpProcess(
-        lab, lab.etcd().client_url, verbosity=None, extra=["--config", str(conf)]
+        lab,
+        lab.etcd().client_url,
+        verbosity=None,
+        extra=["--config", str(conf), "-dhcp.processes=2"],
     ).start()
     assert daemon.ready() and _debug_lines(daemon.log()) == []
 
@@ -138,6 +144,9 @@ def test_sighup_applies_new_verbosity_and_reports_the_rest(lab: Lab) -> None:
         "the reload log line",
     )
     wait_until(lambda: daemon.ready() and _debug_lines(daemon.log()), 10, "DEBUG lines")
+    # The second serving process got the new -v from the main one.
+    applied = re.compile(r"^I\S+ \S+ +\d+ processes\.py:\d+\] -v=2 applied", re.M)
+    wait_until(lambda: applied.search(daemon.log()), 10, "-v=2 in the second process")
 
     conf.write_text("v = 0\ndhcp.offer-hold = 20s\n")
     daemon.proc.send_signal(signal.SIGHUP)
