@@ -71,12 +71,10 @@ class Context:
     def etcdhcp(
         self, pool: Pool, index: int = 0, name: str = "etcdhcp", processes: int = 1
     ) -> EtcdhcpServer:
-        """etcdhcp with --etcdhcp-flag's flags; `processes` > 1 adds --dhcp.processes."""
-        flags = self.settings.etcdhcp_flags
-        label = "etcdhcp + etcd"
-        if processes > 1:
-            flags = (f"-dhcp.processes={processes}", *flags)
-            label += f", {processes} processes"
+        """etcdhcp with `processes` serving processes (not the machine-dependent
+        default, auto) and --etcdhcp-flag's flags, which may override it."""
+        flags = (f"-dhcp.processes={processes}", *self.settings.etcdhcp_flags)
+        label = "etcdhcp + etcd" + (f", {processes} processes" if processes > 1 else "")
         return EtcdhcpServer(
             self.bench, self.bench.host(index), pool, name=name, label=label, extra_flags=flags
         )

@@ -110,7 +110,7 @@ def test_defaults_are_the_originals_except_request_timeout() -> None:
     assert c.monitor_interval == 300
     assert (c.offer_hold, c.decline_time) == (10, 86400)
     assert (c.workers, c.queue_size) == (32, 1024)
-    assert c.processes == 1
+    assert c.processes == min(len(os.sched_getaffinity(0)), config.AUTO_PROCESSES)
     assert c.etcd_endpoints == ()
     assert c.etcd_srv is None
     assert (c.etcd_username, c.etcd_password) == (None, None)
@@ -355,6 +355,7 @@ ERRORS = [
     (["-dhcp.workers", "0"], "--dhcp.workers: 0 is less than 1"),
     (["-dhcp.processes", "0"], "--dhcp.processes: 0 is less than 1"),
     (["-dhcp.processes", "65"], "--dhcp.processes: 65 is more than 64"),
+    (["-dhcp.processes", "two"], "--dhcp.processes: 'two' is neither a number nor auto"),
     (["-dhcp.queue-size", "ten"], "--dhcp.queue-size: 'ten' is not an integer"),
     (["-v", "-1"], "--v: -1 is less than 0"),
     (["-admin-addr", "9842"], "--admin-addr: '9842' has no port (HOST:PORT or :PORT)"),
@@ -803,3 +804,14 @@ def test_processes_from_flag_environment_and_file(no_default_config_file: Path) 
     assert cfg(env={"ETCDHCP_DHCP_PROCESSES": "2"}).processes == 2
     write(no_default_config_file, "dhcp.processes = 64\n")
     assert cfg().processes == 64
+    auto = min(len(os.sched_getaffinity(0)), config.AUTO_PROCESSES)
+    assert cfg("-dhcp.processes=Auto").processes == auto  # the flag wins over the file
+
+
+def test_processes_auto_is_one_per_usable_cpu_up_to_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
+    assert cfg().processes == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(96)))
+    assert cfg("-dhcp.processes=auto").processes == config.AUTO_PROCESSES

@@ -66,6 +66,7 @@ ETCD_DEFAULT_PORT = 2379
 # DHCP option 51 is 32 bits of seconds and 0xffffffff means "infinite".
 _MAX_LEASE_SECONDS = 0xFFFFFFFE
 MAX_PROCESSES = 64
+AUTO_PROCESSES = 4  # beyond this, measure first: each process is one more etcd client
 
 
 class ConfigError(Exception):
@@ -184,12 +185,13 @@ FLAGS: tuple[Flag, ...] = (
     ),
     Flag(
         "dhcp.processes",
-        "1",
-        "N",
+        "auto",
+        "N|auto",
         "processes serving DHCP, each with its own workers and etcd connection; the "
         "kernel gives each client (by hardware address) to one of them. Python runs one "
         "thread at a time, so one process uses about one core: more processes use more "
-        "cores. At most 64",
+        f"cores. auto: one per CPU the server may run on, at most {AUTO_PROCESSES}. "
+        f"At most {MAX_PROCESSES}",
         "server",
     ),
     Flag(
@@ -925,6 +927,16 @@ def _netmask(flags: ParsedFlags) -> tuple[IPv4Address, int]:
     return mask, 32 - hostbits.bit_length()
 
 
+def _processes(flags: ParsedFlags) -> int:
+    """--dhcp.processes: a number, or auto (the CPUs we may run on, at most AUTO_PROCESSES)."""
+    value = (flags.raw("dhcp.processes") or "").strip()
+    if value.lower() == "auto":
+        return min(len(os.sched_getaffinity(0)), AUTO_PROCESSES)
+    if not value.isdigit():
+        raise flags.error("dhcp.processes", f"{value!r} is neither a number nor auto")
+    return flags.integer("dhcp.processes", minimum=1, maximum=MAX_PROCESSES)
+
+
 def _server_fields(flags: ParsedFlags, check_interface: bool) -> dict[str, Any]:
     admin_host, admin_port = flags.host_port("admin-addr", need_host=False, min_port=0)
     server_ip = flags.ipv4("dhcp.server-ip")
@@ -982,7 +994,7 @@ def _server_fields(flags: ParsedFlags, check_interface: bool) -> dict[str, Any]:
         "offer_hold": flags.duration("dhcp.offer-hold"),
         "decline_time": flags.duration("dhcp.decline-time"),
         "workers": flags.integer("dhcp.workers", minimum=1),
-        "processes": flags.integer("dhcp.processes", minimum=1, maximum=MAX_PROCESSES),
+        "processes": _processes(flags),
         "queue_size": flags.integer("dhcp.queue-size", minimum=1),
         "client_rate": flags.number("dhcp.client-rate", minimum=0.0),
         "client_burst": flags.integer("dhcp.client-burst", minimum=1),
