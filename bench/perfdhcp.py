@@ -9,29 +9,15 @@ always gets ``-r RATE`` (without it, it floods), a bound (``-p SECONDS`` or ``-n
 
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from tests.integration.lab import Client, LabError
+from tests.integration.perfdhcp import perfdhcp_stats
 
 EXIT_WAIT_US = 500_000
-_SECTION = re.compile(r"\*\*\*Statistics for: ([\w-]+)\*\*\*")
-_FIELD = re.compile(r"^([a-z ]+): ([\d.]+)", re.M)
-
-
-def parse_stats(output: str) -> dict[str, dict[str, float]]:
-    """perfdhcp's per-exchange statistics: {'DISCOVER-OFFER': {'sent packets': 999, ...}}.
-
-    Delays keep perfdhcp's unit, milliseconds ('avg delay', 'max delay').
-    """
-    parts = _SECTION.split(output)
-    return {
-        name: {key: float(value) for key, value in _FIELD.findall(body)}
-        for name, body in zip(parts[1::2], parts[2::2], strict=True)
-    }
 
 
 @dataclass(frozen=True)
@@ -125,7 +111,7 @@ class Run:
             self.proc.communicate(timeout=10)
             raise LabError(f"perfdhcp overran {self.deadline}s: {' '.join(self.argv)}") from None
         elapsed = time.monotonic() - self.started - EXIT_WAIT_US / 1e6
-        stats = parse_stats(output)
+        stats = perfdhcp_stats(output)
         if "DISCOVER-OFFER" not in stats or "REQUEST-ACK" not in stats:
             raise LabError(
                 f"perfdhcp exited {self.proc.returncode} without statistics "

@@ -8,7 +8,11 @@ from .lab import Client
 
 
 def perfdhcp_stats(output: str) -> dict[str, dict[str, float]]:
-    """perfdhcp's per-exchange statistics: {'DISCOVER-OFFER': {'sent packets': 999, ...}}."""
+    """perfdhcp's per-exchange statistics: {'DISCOVER-OFFER': {'sent packets': 999, ...}}.
+
+    Delays keep perfdhcp's unit, milliseconds ('avg delay', 'max delay'). The benchmark
+    parses perfdhcp's output with this too.
+    """
     stats: dict[str, dict[str, float]] = {}
     sections = re.split(r"\*\*\*Statistics for: ([\w-]+)\*\*\*", output)
     for name, body in zip(sections[1::2], sections[2::2], strict=True):

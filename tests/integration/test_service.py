@@ -96,7 +96,10 @@ def test_notifies_ready_watchdog_and_stopping(
     extra = ["-etcd.discovery.endpoints", "", "--state-dir", str(lab.workdir / "state")]
     extra += ["-dhcp.processes=2"]
     daemon = EtcdhcpProcess(
-        lab, lab.etcd().client_url, env=env, extra=extra if embedded_etcd else ()
+        lab,
+        lab.etcd().client_url,
+        env=env,
+        extra=extra if embedded_etcd else ["-dhcp.processes=1"],  # the single process too
     ).start()
     assert ("starting embedded etcd" in daemon.log()) == embedded_etcd
     assert ("serving process 1 (pid" in daemon.log()) == embedded_etcd
