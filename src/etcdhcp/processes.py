@@ -64,6 +64,13 @@ class _Child:
     carried: list[Metric] = field(default_factory=list)  # counters of its dead predecessors
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def back_off(self) -> float:
+        """Schedule the next start; returns the wait, which doubles each time (bounded)."""
+        wait = self.delay
+        self.next_start = time.monotonic() + wait
+        self.delay = min(wait * 2, MAX_RESTART_DELAY)
+        return wait
+
 
 class ServingProcesses:
     """The main process's side: start, watch, restart, stop, and read the children."""
@@ -221,11 +228,9 @@ class ServingProcesses:
                 child.index,
                 child.popen.pid,
                 status,
-                child.delay,
+                child.back_off(),
             )
             self._end(child, 0.0)
-            child.next_start = time.monotonic() + child.delay
-            child.delay = min(child.delay * 2, MAX_RESTART_DELAY)
             return
         if time.monotonic() < child.next_start or self._stopping.is_set():
             return
@@ -233,9 +238,7 @@ class ServingProcesses:
         try:
             self._start(child)
         except Fatal as exc:
-            log.error("%s; trying again in %.0fs", exc, child.delay)
-            child.next_start = time.monotonic() + child.delay
-            child.delay = min(child.delay * 2, MAX_RESTART_DELAY)
+            log.error("%s; trying again in %.0fs", exc, child.back_off())
 
     def _count_serving(self) -> None:
         metrics.SERVING_PROCESSES.set(1 + sum(child.ready for child in self._children))
