@@ -340,19 +340,23 @@ def test_a_busy_client_keeps_only_its_newest_retransmissions(lab: Callable[..., 
     assert dropped("client_busy") == busy + 2
 
 
-def test_full_queue_drops_and_releases_the_client(lab: Callable[..., tuple]) -> None:
+def test_full_queue_sheds_the_oldest_new_work_and_releases_its_client(
+    lab: Callable[..., tuple],
+) -> None:
     recorder = Recorder(delay=0.3)
     _t, send = lab(recorder, workers=1, queue_size=1)
     full = dropped("queue_full")
     send(client_frame(1, 1))
     assert recorder.started.wait(2.0)  # the worker holds frame 1; the queue is empty
     send(client_frame(2, 2))  # queued
-    send(client_frame(3, 3))  # queue full: dropped
-    send(client_frame(4, 4))  # dropped
-    assert recorder.wait_for(2) == [1, 2]
+    send(client_frame(3, 3))  # queue full: takes the place of 2
+    send(client_frame(4, 4))  # takes the place of 3
+    assert recorder.wait_for(2) == [1, 4]
     assert dropped("queue_full") == full + 2
-    send(client_frame(3, 33))  # client 3 was released, not stuck
-    assert recorder.wait_for(3) == [1, 2, 33]
+    send(client_frame(2, 22))  # clients 2 and 3 were released, not stuck
+    assert recorder.wait_for(3) == [1, 4, 22]
+    send(client_frame(3, 33))
+    assert recorder.wait_for(4) == [1, 4, 22, 33]
 
 
 def test_frames_past_the_deadline_are_dropped(lab: Callable[..., tuple]) -> None:
@@ -552,13 +556,13 @@ def test_a_busy_queue_sheds_and_delays_new_clients_before_renewals(
     send(client_frame(1, 1))
     assert recorder.started.wait(2.0)  # the worker is busy; the queue is empty
     for n in range(2, 8):
-        send(client_frame(n, n))  # DISCOVERs 2, 3, 4 queued; 5, 6, 7 shed
+        send(client_frame(n, n))  # DISCOVERs 2, 3, 4 queued; 5, 6, 7 take their places
     send(packets.renew(packets.mac(50), "198.18.200.50", xid=50))  # takes the kept slot
     send(packets.release(packets.mac(51), "198.18.200.51", xid=51))  # queue full: dropped
     # The renewal arrived last but is handled first; the new clients wait.
-    assert recorder.wait_for(5, timeout=10) == [1, 50, 2, 3, 4]
+    assert recorder.wait_for(5, timeout=10) == [1, 50, 5, 6, 7]
     time.sleep(0.3)
-    assert recorder.xids() == [1, 50, 2, 3, 4]
+    assert recorder.xids() == [1, 50, 5, 6, 7]
     assert dropped("queue_full") == full + 4
 
 
@@ -575,7 +579,7 @@ def test_work_queue_takes_the_most_urgent_class_first_each_in_order() -> None:
         ("renew2", EXISTING_LEASE),
         ("select2", COMPLETING),
     ]:
-        assert work.put(item, kind)
+        assert work.put(item, kind) is None
     work.put_last(None)
     expected = ["renew1", "renew2", "select1", "select2", "new1", "new2", None]
     assert [work.get() for _ in range(7)] == expected
@@ -584,15 +588,36 @@ def test_work_queue_takes_the_most_urgent_class_first_each_in_order() -> None:
 
 def test_work_queue_keeps_the_last_quarter_for_existing_leases() -> None:
     work = transport.WorkQueue(8)
-    assert all(work.put(f"new{i}", NEW_WORK) for i in range(3))
-    assert all(work.put(f"select{i}", COMPLETING) for i in range(3))
-    assert not work.put("new6", NEW_WORK)  # 6 of 8 used: only existing leases now
-    assert not work.put("select6", COMPLETING)
-    assert work.put("renew0", EXISTING_LEASE) and work.put("renew1", EXISTING_LEASE)
-    assert not work.put("renew2", EXISTING_LEASE)  # full
+    assert all(work.put(f"new{i}", NEW_WORK) is None for i in range(3))
+    assert all(work.put(f"select{i}", COMPLETING) is None for i in range(3))
+    # 6 of 8 used: only existing leases now; new work displaces the oldest new work
+    assert work.put("new6", NEW_WORK) == "new0"
+    assert work.put("select6", COMPLETING) == "select6"
+    assert work.put("renew0", EXISTING_LEASE) is None
+    assert work.put("renew1", EXISTING_LEASE) is None
+    assert work.put("renew2", EXISTING_LEASE) == "renew2"  # full
     assert len(work) == 8
-    work.put_last(None)  # stop markers go in whatever the bound
-    assert len(work) == 9
+    work.put_last(None)  # stop markers go in whatever the bound, and come out last
+    expected = ["renew0", "renew1", "select0", "select1", "select2", "new1", "new2", "new6"]
+    assert [work.get() for _ in range(9)] == [*expected, None]
+
+
+def test_work_queue_takes_the_newest_new_work_first_once_congested() -> None:
+    work = transport.WorkQueue(16, congested=3)
+    for i in range(6):
+        assert work.put(f"new{i}", NEW_WORK) is None
+    assert work.put("select0", COMPLETING) is None
+    work.put_last(None)
+    # More than 3 new frames wait: newest first until 3 are left, then oldest first.
+    expected = ["select0", "new5", "new4", "new3", "new0", "new1", "new2", None]
+    assert [work.get() for _ in range(8)] == expected
+
+
+def test_new_work_with_no_room_among_other_work_is_left_out_itself() -> None:
+    work = transport.WorkQueue(4)  # 3 slots for new work
+    assert all(work.put(f"select{i}", COMPLETING) is None for i in range(3))
+    assert work.put("new0", NEW_WORK) == "new0"  # no new work to displace
+    assert len(work) == 3
 
 
 def test_work_queue_hands_every_item_to_exactly_one_worker() -> None:
@@ -607,9 +632,34 @@ def test_work_queue_hands_every_item_to_exactly_one_worker() -> None:
     for thread in workers:
         thread.start()
     for i in range(20_000):
-        assert work.put(i, i % 3)
+        assert work.put(i, i % 3) is None
     for _ in workers:
         work.put_last(None)
     for thread in workers:
         thread.join(30)
     assert sorted(taken) == list(range(20_000))
+
+
+def test_every_item_is_taken_or_left_out_once_while_new_work_displaces_old() -> None:
+    work = transport.WorkQueue(40, congested=8)
+    taken: list[object] = []
+    left_out: list[object] = []
+
+    def worker() -> None:
+        while (item := work.get()) is not None:
+            taken.append(item)
+            time.sleep(0.0001)  # slower than the putter: the queue overflows
+
+    workers = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in workers:
+        thread.start()
+    for i in range(20_000):
+        out = work.put(i, COMPLETING if i % 4 == 0 else NEW_WORK)
+        if out is not None:
+            left_out.append(out)
+    for _ in workers:
+        work.put_last(None)
+    for thread in workers:
+        thread.join(30)
+    assert left_out
+    assert sorted(taken + left_out) == list(range(20_000))

@@ -198,9 +198,10 @@ FLAGS: tuple[Flag, ...] = (
         "dhcp.queue-size",
         "1024",
         "N",
-        "requests waiting for a worker; beyond that new ones are dropped. The last quarter "
-        "is kept for renewals, releases and declines, so a flood of new clients cannot "
-        "starve the clients that already have a lease",
+        "requests waiting for a worker. The last quarter is kept for renewals, releases "
+        "and declines, so a flood of new clients cannot starve the clients that already "
+        "have a lease; when the rest is full, a new DISCOVER takes the place of the "
+        "oldest waiting one, and past a backlog the newest are answered first",
         "server",
     ),
     Flag(

@@ -178,11 +178,7 @@ class Daemon:
         period = interval or 1.0
         while not self.stop_requested.wait(period):
             transport = self.serving.transport
-            if (
-                interval
-                and transport
-                and time.monotonic() - transport.last_receive_loop < 2 * period + 1
-            ):
+            if interval and transport and transport.alive(2 * period + 1):
                 sdnotify.notify("WATCHDOG=1")
 
     def reload(self, argv: list[str] | None) -> None:
