@@ -7,9 +7,14 @@ with a real etcd and perfdhcp (tests/integration/test_processes.py).
 from __future__ import annotations
 
 import threading
+from multiprocessing.connection import Pipe
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
 
 from etcdhcp.config import load
-from etcdhcp.processes import ServingProcesses, child_config
+from etcdhcp.processes import RECEIVE_STALE, ServingProcesses, _obey, child_config
 
 
 def test_children_connect_to_the_main_process_embedded_etcd() -> None:
@@ -31,3 +36,18 @@ def test_children_not_serving_yet_are_named_by_health() -> None:
     processes = ServingProcesses(config, 2, fanout=42, stop_requested=threading.Event())
     assert processes.health() == (False, "serving process 1, 2 of 3 not serving (yet)")
     assert processes.collect() == [[], [], [], []]  # nothing to read, nothing to carry
+
+
+@pytest.mark.parametrize("receiving", [True, False])
+def test_a_child_answers_pings_only_while_its_receive_loop_goes_round(receiving: bool) -> None:
+    main, child = Pipe()
+    asked: list[float] = []
+
+    def alive(within: float) -> bool:
+        asked.append(within)
+        return receiving
+
+    serving: Any = SimpleNamespace(transport=SimpleNamespace(alive=alive))
+    _obey(child, ("ping", 7), threading.Event(), serving)
+    assert asked == [RECEIVE_STALE]
+    assert (main.recv() if main.poll(1.0) else None) == (("pong", 7) if receiving else None)

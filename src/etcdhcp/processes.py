@@ -6,13 +6,17 @@ with its own etcd client, store and transport, all joined to one AF_PACKET fanou
 group that gives every client (by chaddr) to one process (transport.py). What is done
 once per server stays in the main process: the admin server, the reseeder, the
 registry, the embedded etcd. The main process starts the children, restarts one that
-dies, passes -v on to them at SIGHUP, stops them, and merges their metrics into its
-/metrics (`ServingProcesses.collect`).
+dies, kills (and so restarts) one that hangs, passes -v on to them at SIGHUP, stops
+them, and merges their metrics into its /metrics (`ServingProcesses.collect`).
 
 A child is a fresh interpreter, `python -P -m etcdhcp.processes FD` (forking a process
 that runs gRPC threads is unsafe), talking to the main process over a socket pair:
-main -> child: ("start", config, index, fanout group), ("collect", n), ("verbosity", v),
-("stop",); child -> main: ("ready",) or ("failed", why), ("metrics", n, families).
+main -> child: ("start", config, index, fanout group), ("collect", n), ("ping", n),
+("verbosity", v), ("stop",); child -> main: ("ready",) or ("failed", why),
+("metrics", n, families), ("pong", n). A child answers a ping only while its receive
+loop goes round: a child that misses HUNG_AFTER pings in a row is hung (deadlocked,
+stopped, its receive thread gone) and is killed, since its share of the clients, which
+the fanout group keeps sending it, would get no answer.
 A child stops when told, on SIGTERM or SIGINT, or when the main process is gone.
 """
 
@@ -44,6 +48,10 @@ COLLECT_TIMEOUT = 2.0  # for a child's metrics, per scrape
 FIRST_RESTART_DELAY = 1.0
 MAX_RESTART_DELAY = 30.0
 STABLE_AFTER = 60.0  # a child that ran this long starts over at the first delay
+PING_EVERY = 5.0
+PING_TIMEOUT = 2.0
+HUNG_AFTER = 3  # pings missed in a row
+RECEIVE_STALE = 3.0  # a receive loop that has not gone round for this long is stuck
 # systemd accepts notifications from the main process only; the children must not try.
 _NOT_FOR_CHILDREN = ("NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC")
 
@@ -59,7 +67,9 @@ class _Child:
     started: float = 0.0
     next_start: float = 0.0
     delay: float = FIRST_RESTART_DELAY
-    asked: int = 0  # sequence number of the last metrics request
+    asked: int = 0  # sequence number of the last question (metrics or ping)
+    pinged: float = 0.0
+    missed: int = 0  # pings not answered in a row
     last: list[Metric] = field(default_factory=list)  # its metrics at the last scrape
     carried: list[Metric] = field(default_factory=list)  # counters of its dead predecessors
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -122,14 +132,15 @@ class ServingProcesses:
 
     def collect(self) -> list[list[Metric]]:
         """Every child's metric families, for `metrics.merge_families`. A child that does
-        not answer in time counts with its last answer, and a dead child's counters are
-        carried over to its successor, so the merged counters never go backwards."""
+        not answer in time (or missed its last ping: no scrape waits for a hung one)
+        counts with its last answer, and a dead child's counters are carried over to
+        its successor, so the merged counters never go backwards."""
         sources = []
         for child in self._children:
             with child.lock:
-                fresh = self._ask_metrics(child)
-                if fresh is not None:
-                    child.last = fresh
+                answer = None if child.missed else self._ask(child, "collect", COLLECT_TIMEOUT)
+                if answer is not None:
+                    child.last = answer[0]
                 sources += [child.carried, child.last]
         return sources
 
@@ -151,7 +162,8 @@ class ServingProcesses:
         finally:
             theirs.close()
         child.conn = Connection(ours.detach())
-        child.started = time.monotonic()
+        child.started = child.pinged = time.monotonic()
+        child.missed = 0
         child.conn.send(("start", self._config, child.index, self._fanout))
         end = child.started + READY_TIMEOUT
         while time.monotonic() < end and not self._stop_requested.is_set():
@@ -191,17 +203,18 @@ class ServingProcesses:
         with contextlib.suppress(OSError):  # it died; the watcher restarts it
             child.conn.send(message)
 
-    def _ask_metrics(self, child: _Child) -> list[Metric] | None:
+    def _ask(self, child: _Child, question: str, timeout: float) -> tuple | None:
+        """Send (question, n); the payload of the answer numbered n, or None in time."""
         if child.conn is None or not child.ready:
             return None
         child.asked += 1
         try:
-            child.conn.send(("collect", child.asked))
-            end = time.monotonic() + COLLECT_TIMEOUT
+            child.conn.send((question, child.asked))
+            end = time.monotonic() + timeout
             while child.conn.poll(max(0.0, end - time.monotonic())):
-                _, number, families = child.conn.recv()
-                if number == child.asked:  # not a late answer to an earlier scrape
-                    return families
+                answer = child.conn.recv()
+                if answer[1] == child.asked:  # not a late answer to an earlier question
+                    return answer[2:]
         except (EOFError, OSError):
             pass
         return None
@@ -219,6 +232,7 @@ class ServingProcesses:
         if child.popen is not None:
             status = child.popen.poll()
             if status is None:
+                self._ping(child)
                 return
             lived = time.monotonic() - child.started
             if lived > STABLE_AFTER:
@@ -239,6 +253,26 @@ class ServingProcesses:
             self._start(child)
         except Fatal as exc:
             log.error("%s; trying again in %.0fs", exc, child.back_off())
+
+    def _ping(self, child: _Child) -> None:
+        """Every PING_EVERY seconds; kill the child at its HUNG_AFTER-th missed ping (the
+        next check sees it exit, and restarts it)."""
+        now = time.monotonic()
+        if not child.ready or now - child.pinged < PING_EVERY:
+            return
+        child.pinged = now
+        if self._ask(child, "ping", PING_TIMEOUT) is not None:
+            child.missed = 0
+            return
+        child.missed += 1
+        if child.missed >= HUNG_AFTER and child.popen is not None:
+            log.error(
+                "serving process %d (pid %d) is hung: %d pings unanswered; killing it",
+                child.index,
+                child.popen.pid,
+                child.missed,
+            )
+            child.popen.kill()
 
     def _count_serving(self) -> None:
         metrics.SERVING_PROCESSES.set(1 + sum(child.ready for child in self._children))
@@ -276,7 +310,7 @@ def child_main(fd: int) -> int:
     try:
         while not stop.is_set():
             if conn.poll(0.5):
-                _obey(conn, conn.recv(), stop)
+                _obey(conn, conn.recv(), stop, serving)
     except (EOFError, OSError):
         log.warning("serving process %d: the main process is gone; stopping", index)
     serving.stop(SHUTDOWN_GRACE)
@@ -284,9 +318,12 @@ def child_main(fd: int) -> int:
     return 0
 
 
-def _obey(conn: Connection, message: tuple, stop: threading.Event) -> None:
+def _obey(conn: Connection, message: tuple, stop: threading.Event, serving: Serving) -> None:
     if message[0] == "collect":
         conn.send(("metrics", message[1], list(metrics.REGISTRY.collect())))
+    elif message[0] == "ping":
+        if serving.transport is not None and serving.transport.alive(RECEIVE_STALE):
+            conn.send(("pong", message[1]))
     elif message[0] == "verbosity":
         logs.set_verbosity(message[1])
         log.info("-v=%d applied, as the main process asked", message[1])

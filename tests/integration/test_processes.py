@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -100,3 +101,28 @@ def test_a_serving_process_that_dies_is_restarted_and_nothing_is_lost(served: Se
     while time.monotonic() < end and any(Path(f"/proc/{pid}").exists() for pid in after):
         time.sleep(0.1)
     assert not [pid for pid in after if Path(f"/proc/{pid}").exists()]
+
+
+@pytest.mark.etcdhcp(**SERVING)
+def test_a_serving_process_that_hangs_is_killed_and_restarted(served: Served) -> None:
+    daemon = served.daemon
+    main = daemon.proc.pid
+    before = children(main)
+    victim = min(before)
+    os.kill(victim, signal.SIGSTOP)  # alive, holding its share of the clients, silent
+    try:
+        hung = rf"serving process \d \(pid {victim}\) is hung: 3 pings unanswered; killing it"
+        wait_until(lambda: re.search(hung, daemon.log()), 40, "the hung process killed")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGCONT)
+    wait_until(lambda: victim not in children(main), 10, "the hung process gone")
+    wait_until(lambda: daemon.metric("etcdhcp_serving_processes") == PROCESSES, 30, "a successor")
+    assert daemon.metric("etcdhcp_serving_process_restarts_total") == 1
+    assert len(children(main) - before) == 1
+    # Every client is answered again, the ones the fanout gives the new process too.
+    relay = served.lab.add_client("relay", address="198.18.0.2/24")
+    relay_load(relay, rate=40, clients=300, seconds=5)
+    granted_by = {int(pid) for pid in _LEASE_LINE.findall(daemon.log())}
+    assert granted_by == {main} | children(main)
+    assert daemon.metric("etcdhcp_replies_sent_total", type="nak") == 0
