@@ -550,7 +550,7 @@ def test_a_client_over_its_rate_is_dropped_and_counted(lab: Callable[..., tuple]
 def test_a_busy_queue_sheds_and_delays_new_clients_before_renewals(
     lab: Callable[..., tuple],
 ) -> None:
-    recorder = Recorder(delay=0.2)
+    recorder = Recorder(delay=0.5)  # past CONGESTED_AFTER: waiting new work goes newest first
     _t, send = lab(recorder, workers=1, queue_size=4)  # 3 slots for new work, 1 kept
     full = dropped("queue_full")
     send(client_frame(1, 1))
@@ -559,10 +559,11 @@ def test_a_busy_queue_sheds_and_delays_new_clients_before_renewals(
         send(client_frame(n, n))  # DISCOVERs 2, 3, 4 queued; 5, 6, 7 take their places
     send(packets.renew(packets.mac(50), "198.18.200.50", xid=50))  # takes the kept slot
     send(packets.release(packets.mac(51), "198.18.200.51", xid=51))  # queue full: dropped
-    # The renewal arrived last but is handled first; the new clients wait.
-    assert recorder.wait_for(5, timeout=10) == [1, 50, 5, 6, 7]
+    # The renewal arrived last but is handled first; the new clients wait, and once
+    # they have waited long, the newest is answered first.
+    assert recorder.wait_for(5, timeout=10) == [1, 50, 7, 6, 5]
     time.sleep(0.3)
-    assert recorder.xids() == [1, 50, 5, 6, 7]
+    assert recorder.xids() == [1, 50, 7, 6, 5]
     assert dropped("queue_full") == full + 4
 
 
@@ -602,15 +603,21 @@ def test_work_queue_keeps_the_last_quarter_for_existing_leases() -> None:
     assert [work.get() for _ in range(9)] == [*expected, None]
 
 
-def test_work_queue_takes_the_newest_new_work_first_once_congested() -> None:
-    work = transport.WorkQueue(16, congested=3)
-    for i in range(6):
+def test_work_queue_takes_the_newest_new_work_first_once_the_oldest_waited_too_long() -> None:
+    now = [0.0]
+    work = transport.WorkQueue(16, congested_after=0.2, clock=lambda: now[0])
+    for i in range(3):
         assert work.put(f"new{i}", NEW_WORK) is None
+    now[0] = 0.1
+    assert work.put("new3", NEW_WORK) is None
+    assert work.get() == "new0"  # the oldest waited 0.1 s: in order
+    now[0] = 0.35
+    assert work.put("new4", NEW_WORK) is None
     assert work.put("select0", COMPLETING) is None
     work.put_last(None)
-    # More than 3 new frames wait: newest first until 3 are left, then oldest first.
-    expected = ["select0", "new5", "new4", "new3", "new0", "new1", "new2", None]
-    assert [work.get() for _ in range(8)] == expected
+    # The oldest (new1) has waited 0.35 s: newest first, whatever waits behind.
+    expected = ["select0", "new4", "new3", "new2", "new1", None]
+    assert [work.get() for _ in range(6)] == expected
 
 
 def test_new_work_with_no_room_among_other_work_is_left_out_itself() -> None:
@@ -641,7 +648,7 @@ def test_work_queue_hands_every_item_to_exactly_one_worker() -> None:
 
 
 def test_every_item_is_taken_or_left_out_once_while_new_work_displaces_old() -> None:
-    work = transport.WorkQueue(40, congested=8)
+    work = transport.WorkQueue(40, congested_after=0.001)
     taken: list[object] = []
     left_out: list[object] = []
 

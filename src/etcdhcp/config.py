@@ -201,7 +201,8 @@ FLAGS: tuple[Flag, ...] = (
         "requests waiting for a worker. The last quarter is kept for renewals, releases "
         "and declines, so a flood of new clients cannot starve the clients that already "
         "have a lease; when the rest is full, a new DISCOVER takes the place of the "
-        "oldest waiting one, and past a backlog the newest are answered first",
+        "oldest waiting one, and once the oldest has waited 0.2 s the newest are answered "
+        "first",
         "server",
     ),
     Flag(

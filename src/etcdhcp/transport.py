@@ -48,10 +48,11 @@ PACKET_OUTGOING = 4
 RECV_BUFFER = 4 * 1024 * 1024
 PARKED_PER_CLIENT = 2  # a client retransmitting faster than we answer: keep the newest
 RESERVED_FRACTION = 4  # 1/4 of the queue only takes work on existing leases
-# New work waiting past which the newest is taken first: the queue stands, so the
-# oldest frames' clients have been waiting longest and are the likeliest to have
-# retried or given up (adaptive LIFO; the old ones age out or are displaced).
-CONGESTED = 64
+# How long the oldest new work may wait before the newest is taken first: the queue
+# stands, so the oldest frames' clients are the likeliest to have retried or given up
+# (adaptive LIFO; the old ones age out or are displaced). Below it a burst is served
+# in order, each frame a little late rather than the first ones very late.
+CONGESTED_AFTER = 0.2
 MAX_RATE_LIMITED_CLIENTS = 65536  # token buckets kept; the least recently seen go first
 
 # `tcpdump -dd 'ip and udp dst port 67'`: IPv4, UDP, not a later fragment, dport 67.
@@ -215,8 +216,8 @@ class WorkQueue:
     Classes are taken in order (EXISTING_LEASE, COMPLETING, NEW_WORK). Work on
     existing leases may use the whole queue; the other classes only the first
     1 - 1/RESERVED_FRACTION of it. Each class is first in, first out, except new work
-    once more than `congested` frames of it wait: then the newest goes first, and a
-    new frame that finds no room takes the place of the oldest one. Under overload
+    once its oldest frame has waited `congested_after` seconds: then the newest goes
+    first, and a new frame that finds no room takes the place of the oldest one. Under overload
     that answers clients while they still listen, instead of every client a second
     late (measured: 1.5 times the leases a second at twice the sustainable rate).
     Items wait in deques; a C `SimpleQueue` carries one wake-up token per item, so a
@@ -225,9 +226,15 @@ class WorkQueue:
     puts; any number get.
     """
 
-    def __init__(self, size: int, congested: int = CONGESTED) -> None:
+    def __init__(
+        self,
+        size: int,
+        congested_after: float = CONGESTED_AFTER,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.size = size
-        self._congested = congested
+        self._congested_after = congested_after
+        self._clock = clock
         self._limits = (size, *[size - size // RESERVED_FRACTION] * 2)  # by work class
         self._classes: tuple[collections.deque[object], ...] = tuple(
             collections.deque() for _ in self._limits
@@ -241,8 +248,9 @@ class WorkQueue:
     def put(self, item: object, work: int) -> object | None:
         """Queue `item` of work class `work`; returns what was left out, if anything:
         `item` itself, or for new work the oldest new work it displaced."""
+        entry = (self._clock(), item)
         if len(self) < self._limits[work]:
-            self._classes[work].append(item)
+            self._classes[work].append(entry)
             self._tokens.put(None)
             return None
         if work != NEW_WORK:
@@ -250,8 +258,8 @@ class WorkQueue:
         # In first, then the oldest out, with no token: the count of items stays that of
         # tokens, and the class is never empty while a worker holds a token for it.
         waiting = self._classes[NEW_WORK]
-        waiting.append(item)
-        return waiting.popleft()
+        waiting.append(entry)
+        return waiting.popleft()[1]
 
     def put_last(self, item: object) -> None:
         """Queue `item` behind everything, whatever the bound (the stop markers)."""
@@ -265,9 +273,9 @@ class WorkQueue:
         # between a check and a pop, so pop and move on.
         for work, items in enumerate(self._classes):
             try:
-                if work == NEW_WORK and len(items) > self._congested:
-                    return items.pop()
-                return items.popleft()
+                if work == NEW_WORK and self._clock() - items[0][0] > self._congested_after:
+                    return items.pop()[1]
+                return items.popleft()[1]
             except IndexError:
                 continue
         try:
