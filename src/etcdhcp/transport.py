@@ -217,9 +217,10 @@ class WorkQueue:
     existing leases may use the whole queue; the other classes only the first
     1 - 1/RESERVED_FRACTION of it. Each class is first in, first out, except new work
     once its oldest frame has waited `congested_after` seconds: then the newest goes
-    first, and a new frame that finds no room takes the place of the oldest one. Under overload
-    that answers clients while they still listen, instead of every client a second
-    late (measured: 1.5 times the leases a second at twice the sustainable rate).
+    first, and a new frame that finds no room takes the place of the oldest one.
+    Under overload that answers clients while they still listen, instead of every
+    client a second late (measured at 1,000/s offered: 1.1-1.5 times the leases a
+    second of a plain FIFO; bench/README.md).
     Items wait in deques; a C `SimpleQueue` carries one wake-up token per item, so a
     worker sleeps in C and neither side runs a Python Condition (the PriorityQueue
     this replaces cost a tenth of the server's CPU in lock hand-offs). One thread
