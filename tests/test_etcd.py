@@ -342,11 +342,10 @@ class GatedSender:
 
 
 def queue_behind_one(sender: GatedSender, count: int) -> tuple[Any, list[bytes], dict]:
-    """A batcher with one sender slot: op0 is sent (and held by the sender's gate), then
-    op1..op<count-1> queue behind it, in that order, each from its own thread; then the
-    gate opens. Returns the batcher, the ops and their answers (or errors) by op."""
+    """op0 is sent (and held by the sender's gate), then op1..op<count-1> (fewer than a
+    batch) queue behind it, in that order, each from its own thread; then the gate opens.
+    Returns the batcher, the ops and their answers (or errors) by op."""
     batcher = etcd_module._Batcher(sender, timeout=2.0)
-    batcher.SENDERS = 1
     ops = [f"op{i}".encode() for i in range(count)]
     results: dict[bytes, Any] = {}
 
@@ -369,11 +368,38 @@ def queue_behind_one(sender: GatedSender, count: int) -> tuple[Any, list[bytes],
 
 
 def test_batcher_sends_waiting_transactions_together_after_the_first() -> None:
-    """One sender slot: the first transaction goes alone; the five that queued behind it go
-    in one request, sent by the oldest waiter's own thread, oldest first."""
+    """The first transaction goes alone; the five that queued behind it (less than a batch:
+    no second request meanwhile) go in one request, sent by the oldest waiter's own
+    thread, oldest first."""
     sender = GatedSender()
     batcher, ops, results = queue_behind_one(sender, 6)
     assert sender.batches == [ops[:1], ops[1:]]
+    assert results == {op: b"answer to " + op for op in ops}
+    assert batcher._senders == 0 and not batcher._waiting
+
+
+def test_batcher_opens_a_second_sender_only_for_a_full_batch() -> None:
+    """While a request is in flight, the arrival that fills a batch sends it at once from
+    its own thread; the few after it wait for one of the two, not a third request."""
+    sender = GatedSender()
+    batcher = etcd_module._Batcher(sender, timeout=2.0)
+    limit = batcher.BATCH_LIMIT
+    ops = [f"op{i}".encode() for i in range(limit + 3)]
+    results: dict[bytes, Any] = {}
+
+    def run(op: bytes) -> None:
+        results[op] = batcher.submit(op)
+
+    threads = [threading.Thread(target=run, args=(op,)) for op in ops]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.02)  # in this order in the queue
+    assert sender.batches == [ops[:1], ops[1 : limit + 1]]
+    assert batcher._senders == 2
+    sender.gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert sender.batches == [ops[:1], ops[1 : limit + 1], ops[limit + 1 :]]
     assert results == {op: b"answer to " + op for op in ops}
     assert batcher._senders == 0 and not batcher._waiting
 
