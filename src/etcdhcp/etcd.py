@@ -623,8 +623,8 @@ class _Batcher:
     its own thread, with no hand-off; under load requests grow instead of multiplying
     (against up to eight small requests in flight, at 1,000/s offered to one process:
     40 % less etcd CPU per lease, 1.2-1.4 times the leases a second; bench/README.md),
-    and a slow etcd still gets up to SENDERS full requests in flight. If etcd refuses a batch (two members writing one key),
-    its members are sent one by one.
+    and a slow etcd still gets up to SENDERS full requests in flight. If etcd refuses
+    a batch (two members writing one key), its members are sent one by one.
     """
 
     BATCH_LIMIT = 16  # nested transactions a request; etcd's --max-txn-ops counts their ops
