@@ -28,7 +28,12 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RATES = "100,250,500,750,1000,1500,2000,3000"
 DEFAULT_SERVERS_RATES = "250,500,750,1000,1500"
 DEFAULT_ONLY = "sweep,scale,rss,servers,profile"
-QUICK = {"rates": "50", "seconds": 3, "only": "sweep", "sweep_servers": "etcdhcp,kea-memfile"}
+QUICK = {
+    "rates": "50",
+    "seconds": 3,
+    "only": "sweep",
+    "sweep_servers": "etcdhcp,etcdhcp-deb,kea-memfile",
+}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -109,7 +114,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--sweep-servers",
         type=_names(SWEEP_SERVERS),
         default=None,
-        help=f"servers in the sweep (default {','.join(SWEEP_SERVERS)})",
+        help=f"servers in the sweep (default {','.join(SWEEP_SERVERS)}; -deb: etcdhcp "
+        "on Debian's python3 and its packages, as the .deb runs it)",
     )
     p.add_argument(
         "--scale-rate",

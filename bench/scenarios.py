@@ -15,14 +15,33 @@ from bench.measure import Target, measure
 from bench.netlab import MAX_SERVERS, BenchLab
 from bench.postgres import PostgresCluster
 from bench.report import Row
-from bench.servers import LARGE_POOL, SMALL_POOL, EtcdhcpServer, KeaServer, Pool, Server
+from bench.servers import (
+    DEBIAN_PYTHON,
+    LARGE_POOL,
+    SMALL_POOL,
+    VENV_PYTHON,
+    EtcdhcpServer,
+    KeaServer,
+    Pool,
+    Server,
+)
 
 # A server leaves a sweep after STOP_AFTER rates in a row with more drops than this: a
 # single bad point on a shared machine is often noise.
 STOP_DROPS_PCT = 10.0
 STOP_AFTER = 2
 SUSTAINED_DROPS_PCT = 1.0  # "sustains a rate": fewer drops than this
-SWEEP_SERVERS = ("etcdhcp", "etcdhcp-2p", "kea-pg-1t", "kea-pg-8t", "kea-memfile")
+# "-deb": etcdhcp on what the .deb runs on (Debian's python3 and its packages: grpcio
+# 1.51, python3-etcd3) instead of the venv's PyPI packages.
+SWEEP_SERVERS = (
+    "etcdhcp",
+    "etcdhcp-2p",
+    "etcdhcp-deb",
+    "etcdhcp-deb-2p",
+    "kea-pg-1t",
+    "kea-pg-8t",
+    "kea-memfile",
+)
 KEA_THREADS = 8
 PROCESSES = 2  # etcdhcp-2p: --dhcp.processes
 
@@ -69,14 +88,27 @@ class Context:
         return self._postgres
 
     def etcdhcp(
-        self, pool: Pool, index: int = 0, name: str = "etcdhcp", processes: int = 1
+        self,
+        pool: Pool,
+        index: int = 0,
+        name: str = "etcdhcp",
+        processes: int = 1,
+        python: Path = VENV_PYTHON,
     ) -> EtcdhcpServer:
         """etcdhcp with `processes` serving processes (not the machine-dependent
         default, auto) and --etcdhcp-flag's flags, which may override it."""
         flags = (f"-dhcp.processes={processes}", *self.settings.etcdhcp_flags)
         label = "etcdhcp + etcd" + (f", {processes} processes" if processes > 1 else "")
+        if python != VENV_PYTHON:
+            label += ", Debian's Python packages"
         return EtcdhcpServer(
-            self.bench, self.bench.host(index), pool, name=name, label=label, extra_flags=flags
+            self.bench,
+            self.bench.host(index),
+            pool,
+            name=name,
+            label=label,
+            extra_flags=flags,
+            python=python,
         )
 
     def target(self, server: Server, relay: int = 0) -> Target:
@@ -90,8 +122,10 @@ class Context:
 def _sweep_server(ctx: Context, kind: str) -> Server:
     if kind == "etcdhcp":
         return ctx.etcdhcp(SMALL_POOL)
-    if kind == "etcdhcp-2p":
-        return ctx.etcdhcp(SMALL_POOL, name=kind, processes=PROCESSES)
+    if kind in ("etcdhcp-2p", "etcdhcp-deb", "etcdhcp-deb-2p"):
+        processes = PROCESSES if kind.endswith("-2p") else 1
+        python = DEBIAN_PYTHON if "-deb" in kind else VENV_PYTHON
+        return ctx.etcdhcp(SMALL_POOL, name=kind, processes=processes, python=python)
     if kind == "kea-memfile":
         return KeaServer(ctx.bench, kind, "Kea memfile", SMALL_POOL)
     threads = KEA_THREADS if kind == "kea-pg-8t" else 0

@@ -28,6 +28,8 @@ from bench.postgres import DATABASE, KEA_PASSWORD, KEA_USER, PostgresCluster
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
+# What the .deb runs on: Debian's python3 with python3-grpcio, -etcd3, -protobuf.
+DEBIAN_PYTHON = Path("/usr/bin/python3")
 SUBNET = ipaddress.IPv4Network("198.18.0.0/16")
 LEASE_SECONDS = 3600
 ADMIN_PORT = 9842
@@ -106,6 +108,7 @@ class EtcdhcpServer:
         name: str = "etcdhcp",
         label: str = "etcdhcp + etcd",
         extra_flags: tuple[str, ...] = (),
+        python: Path = VENV_PYTHON,
     ) -> None:
         self.label = label
         self.bench = bench
@@ -115,7 +118,7 @@ class EtcdhcpServer:
         self.admin = f"http://{host.admin_host}:{ADMIN_PORT}"
         self.log = bench.workdir / f"{name}.log"
         self.argv = [
-            str(VENV_PYTHON), "-m", "etcdhcp", "--config=",
+            str(python), "-m", "etcdhcp", "--config=",
             "-dhcp.server-if", host.interface,
             "-dhcp.server-ip", host.ip,
             "-dhcp.subnet-mask", str(SUBNET.netmask),

@@ -1,4 +1,5 @@
-"""The benchmark harness end to end, in its quick mode: both servers measured, a CSV out.
+"""The benchmark harness end to end, in its quick mode: etcdhcp on the venv's and on
+Debian's packages, and Kea, measured; a CSV out.
 
 No speed thresholds: the machine is shared, so only "it ran and served" is asserted.
 """
@@ -20,10 +21,11 @@ def test_quick_bench_measures_etcdhcp_and_kea(tmp_path: Path) -> None:
     (csv_path,) = tmp_path.glob("bench-*.csv")
     with open(csv_path, newline="") as f:
         rows = {row["server"]: row for row in csv.DictReader(f)}
-    assert set(rows) == {"etcdhcp", "kea-memfile"}, report
+    assert set(rows) == {"etcdhcp", "etcdhcp-deb", "kea-memfile"}, report
     for row in rows.values():
         assert row["scenario"] == "sweep"
         assert float(row["achieved_rate"]) > 0, report
         assert int(row["leases"]) > 0, report
     assert list(tmp_path.glob("bench-*.png")), report
     assert "HEADLINE etcdhcp + etcd / Kea memfile" in out.stdout, report
+    assert "HEADLINE etcdhcp + etcd, Debian's Python packages / Kea memfile" in out.stdout
