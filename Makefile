@@ -13,7 +13,7 @@ deb-check:
 	bash scripts/bootstrap.sh
 	bash scripts/deb-check.sh
 
-# The benchmark, etcdhcp against Kea under perfdhcp (bench/README.md): ~10 min, needs
+# The benchmark, etcdhcp against Kea under perfdhcp (bench/README.md): ~15 min, needs
 # root and scripts/bootstrap.sh. Options: make bench BENCH_ARGS="--only sweep --quick".
 bench:
 	bench/run.sh $(BENCH_ARGS)
