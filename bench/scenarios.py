@@ -120,9 +120,7 @@ class Context:
 
 
 def _sweep_server(ctx: Context, kind: str) -> Server:
-    if kind == "etcdhcp":
-        return ctx.etcdhcp(SMALL_POOL)
-    if kind in ("etcdhcp-2p", "etcdhcp-deb", "etcdhcp-deb-2p"):
+    if kind.startswith("etcdhcp"):  # etcdhcp[-deb][-2p]
         processes = PROCESSES if kind.endswith("-2p") else 1
         python = DEBIAN_PYTHON if "-deb" in kind else VENV_PYTHON
         return ctx.etcdhcp(SMALL_POOL, name=kind, processes=processes, python=python)
