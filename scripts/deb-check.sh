@@ -323,7 +323,10 @@ say "installed under systemd: etcdhcp.service $enabled, $active"
 
 # What an operator does next: edit the packaged conffile, then start the service. No
 # etcd endpoint: the daemon runs its embedded etcd, data in /var/lib/etcdhcp/etcd.
-serving_config="dhcp.server-ip = 198.18.0.1
+# Two processes pinned to (up to) two CPUs, named, so the pinning is checked on any host.
+cpus=$(python3 -c 'import os; print(",".join(map(str, sorted(os.sched_getaffinity(0))[:2])))')
+serving_config="dhcp.cpu-affinity = $cpus
+dhcp.server-ip = 198.18.0.1
 dhcp.subnet-mask = 255.255.255.0
 dhcp.router = 198.18.0.1
 dhcp.dns = 198.18.0.1
@@ -349,9 +352,14 @@ grep -q "serving process 1 (pid [0-9]*) serves" "$work/journal.log" &&
 if grep -q "but reception only permitted for main PID" "$work/journal.log"; then
   fail "a serving process other than the main one sent systemd notifications"
 fi
+for index in 0 1; do # the unit's system call filter lets them pin themselves
+  grep -q "serving process $index (pid [0-9]*) runs on CPU [0-9]" "$work/journal.log" ||
+    fail "serving process $index did not pin itself to a CPU (dhcp.cpu-affinity = $cpus)"
+done
 lap
 say "systemctl start etcdhcp.service: active, main PID $identity in $lap"
 say "dhcp.processes = 2: a second serving process started, and stayed quiet to systemd"
+say "dhcp.cpu-affinity = $cpus: both serving processes pinned themselves"
 exposure=$(in_container systemd-analyze security etcdhcp.service --no-pager 2>&1 |
   sed -n 's/.*Overall exposure level for etcdhcp.service: \([0-9.]*\).*/\1/p')
 say "systemd-analyze security etcdhcp.service: exposure $exposure"

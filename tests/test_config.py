@@ -27,6 +27,7 @@ from etcdhcp.config import (
     parse_config_text,
     parse_duration,
     parse_flags,
+    serving_cpus,
     split_host_port,
 )
 
@@ -61,6 +62,7 @@ EXTRA_FLAGS = [
     "dhcp.decline-time",
     "dhcp.workers",
     "dhcp.processes",
+    "dhcp.cpu-affinity",
     "dhcp.queue-size",
     "etcd.embedded",
     "etcd.embedded.listen",
@@ -356,6 +358,11 @@ ERRORS = [
     (["-dhcp.processes", "0"], "--dhcp.processes: 0 is less than 1"),
     (["-dhcp.processes", "65"], "--dhcp.processes: 65 is more than 64"),
     (["-dhcp.processes", "two"], "--dhcp.processes: 'two' is neither a number nor auto"),
+    (
+        ["-dhcp.cpu-affinity", "first"],
+        "--dhcp.cpu-affinity: 'first' is neither auto, off nor a list of CPUs like 0-3,6",
+    ),
+    (["-dhcp.cpu-affinity", "0,3-1"], "--dhcp.cpu-affinity: '3-1' is an empty range"),
     (["-dhcp.queue-size", "ten"], "--dhcp.queue-size: 'ten' is not an integer"),
     (["-v", "-1"], "--v: -1 is less than 0"),
     (["-admin-addr", "9842"], "--admin-addr: '9842' has no port (HOST:PORT or :PORT)"),
@@ -811,7 +818,36 @@ def test_processes_from_flag_environment_and_file(no_default_config_file: Path) 
 def test_processes_auto_is_one_per_usable_cpu_up_to_the_cap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
+    monkeypatch.setattr(config, "usable_cpus", lambda: {0})
     assert cfg().processes == 1
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(96)))
+    monkeypatch.setattr(config, "usable_cpus", lambda: set(range(96)))
     assert cfg("-dhcp.processes=auto").processes == config.AUTO_PROCESSES
+
+
+def test_cpu_affinity_auto_pins_only_processes_that_fill_the_cpus() -> None:
+    assert serving_cpus("auto", 2, {0, 1}) == (0, 1)
+    assert serving_cpus("AUTO", 4, {1, 3}) == (1, 3)  # round-robin: 1, 3, 1, 3
+    assert serving_cpus("auto", 1, {0, 1}) == ()  # a CPU left over: the kernel places it
+    assert serving_cpus("auto", 1, {5}) == (5,)
+    assert serving_cpus("off", 8, {0, 1}) == ()
+
+
+def test_cpu_affinity_lists_cpus_in_the_order_given() -> None:
+    allowed = set(range(8))
+    assert serving_cpus("3", 1, allowed) == (3,)
+    assert serving_cpus("6, 0-2", 4, allowed) == (6, 0, 1, 2)
+    assert serving_cpus("1,1,0", 2, allowed) == (1, 0)
+    with pytest.raises(ValueError, match=r"^CPU 8,9 is not one this server may run on \(0,1\)$"):
+        serving_cpus("0,8-9", 2, {0, 1})
+
+
+def test_cpu_affinity_from_the_flag_against_the_cpus_we_may_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(config, "usable_cpus", lambda: {0, 1})
+    assert cfg().cpus == (0, 1)  # the defaults: processes auto (2), affinity auto
+    assert cfg("-dhcp.processes=1").cpus == ()
+    assert cfg("-dhcp.processes=1", "-dhcp.cpu-affinity=1").cpus == (1,)
+    assert cfg(env={"ETCDHCP_DHCP_CPU_AFFINITY": "off"}).cpus == ()
+    error = error_of("-dhcp.cpu-affinity=2")
+    assert str(error) == "--dhcp.cpu-affinity: CPU 2 is not one this server may run on (0,1)"

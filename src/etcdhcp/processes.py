@@ -18,6 +18,11 @@ loop goes round: a child that misses HUNG_AFTER pings in a row is hung (deadlock
 stopped, its receive thread gone) and is killed, since its share of the clients, which
 the fanout group keeps sending it, would get no answer.
 A child stops when told, on SIGTERM or SIGINT, or when the main process is gone.
+
+Each serving process, the main one included, may pin itself to one CPU
+(--dhcp.cpu-affinity, `pin_serving_process`): only one of its threads runs Python at
+a time anyway, and threads that pass the interpreter lock on one CPU do not wake each
+other across CPUs, which costs a virtual machine dearly (bench/README.md).
 """
 
 from __future__ import annotations
@@ -54,6 +59,27 @@ HUNG_AFTER = 3  # pings missed in a row
 RECEIVE_STALE = 3.0  # a receive loop that has not gone round for this long is stuck
 # systemd accepts notifications from the main process only; the children must not try.
 _NOT_FOR_CHILDREN = ("NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC")
+
+
+def pin_serving_process(index: int, cpus: tuple[int, ...]) -> int | None:
+    """Run every thread of this process, and those it starts, on CPU cpus[index % len]
+    (nothing when `cpus` is empty). Returns that CPU, or None if unpinned or the kernel
+    refused (e.g. a CPU taken offline since start-up): then the process runs where the
+    kernel puts it, which is slower, not wrong."""
+    if not cpus:
+        return None
+    cpu = cpus[index % len(cpus)]
+    try:
+        # Affinity is per thread: threads inherit it when they start, so those already
+        # running (gRPC's, the admin server's) are pinned one by one.
+        for task in os.listdir("/proc/self/task"):
+            with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+                os.sched_setaffinity(int(task), {cpu})
+    except OSError as exc:
+        log.warning("serving process %d stays unpinned: CPU %d: %s", index, cpu, exc.strerror)
+        return None
+    log.info("serving process %d (pid %d) runs on CPU %d", index, os.getpid(), cpu)
+    return cpu
 
 
 @dataclass(eq=False)
@@ -294,6 +320,7 @@ def child_main(fd: int) -> int:
     conn = Connection(fd)
     _, config, index, fanout = conn.recv()
     logs.setup(config.verbosity)
+    pin_serving_process(index, config.cpus)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
     signal.signal(signal.SIGINT, lambda _signum, _frame: stop.set())

@@ -17,14 +17,20 @@ from .conftest import Served
 from .perfdhcp import relay_load
 
 PROCESSES = 3
+# Two CPUs (or the only one) for three processes: process i on CPUS[i % len(CPUS)].
+CPUS = sorted(os.sched_getaffinity(0))[:2]
 SERVING = {
     "issue_from": "198.18.0.10",
     "issue_to": "198.18.3.250",
     "netmask": "255.255.252.0",
-    "extra": (f"-dhcp.processes={PROCESSES}",),
+    "extra": (
+        f"-dhcp.processes={PROCESSES}",
+        f"-dhcp.cpu-affinity={','.join(map(str, CPUS))}",
+    ),
 }
 # glog: "I1128 16:40:00.123456   4242 rfc2131.py:246] lease granted: ..."
 _LEASE_LINE = re.compile(r"^I\S+ \S+ +(\d+) rfc2131\.py:\d+\] lease granted", re.M)
+_PINNED = re.compile(r"serving process (\d+) \(pid (\d+)\) runs on CPU (\d+)$", re.M)
 
 
 def children(pid: int) -> set[int]:
@@ -39,6 +45,29 @@ def children(pid: int) -> set[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 found.add(int(entry.name))
     return found
+
+
+def cpus_of(pid: int) -> set[str]:
+    """The CPUs each thread of `pid` may run on, as /proc lists them ("1", "0-1")."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that just ended
+            status = (task / "status").read_text()
+            found.add(re.search(r"^Cpus_allowed_list:\s*(\S+)$", status, re.M).group(1))
+    return found
+
+
+def assert_pinned(served: Served, pids: set[int]) -> None:
+    """Each serving process said which CPU it took, the one --dhcp.cpu-affinity gives its
+    index, and every one of its threads runs there, those started after the pinning too."""
+    said = {
+        int(pid): (int(index), int(cpu)) for index, pid, cpu in _PINNED.findall(served.daemon.log())
+    }
+    assert pids <= set(said)
+    for pid in pids:
+        index, cpu = said[pid]
+        assert cpu == CPUS[index % len(CPUS)]
+        assert cpus_of(pid) == {str(cpu)}
 
 
 def received(served: Served) -> float:
@@ -64,6 +93,7 @@ def test_every_process_serves_its_share_and_metrics_add_up(served: Served) -> No
     # Each lease line carries the pid that granted it: all processes took clients.
     granted_by = {int(pid) for pid in _LEASE_LINE.findall(daemon.log())}
     assert granted_by == {main} | children(main)
+    assert_pinned(served, granted_by)
     # /metrics adds up every process: at least one REQUEST counted per ACK perfdhcp saw.
     assert daemon.metric("etcdhcp_packets_received_total", type="request") >= ra["received packets"]
     assert daemon.metric("etcdhcp_leases_total", event="granted") >= len(leases)
@@ -90,6 +120,7 @@ def test_a_serving_process_that_dies_is_restarted_and_nothing_is_lost(served: Se
     after = children(main)
     assert victim not in after and len(after - before) == 1
     assert received(served) >= counted  # the dead process's counts were kept
+    assert_pinned(served, after)  # the successor took its predecessor's CPU
     assert re.search(rf"serving process \d \(pid {victim}\) exited with status -9", daemon.log())
     # Still one lease per client and no NAK, with the new process among the servers.
     relay_load(relay, rate=40, clients=300, seconds=5)

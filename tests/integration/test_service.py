@@ -6,6 +6,7 @@ AF_UNIX datagram socket, which works across network namespaces (abstract ones do
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -128,12 +129,16 @@ def _debug_lines(log: str) -> list[str]:
 def test_sighup_applies_new_verbosity_and_reports_the_rest(lab: Lab) -> None:
     conf = lab.workdir / "etcdhcp.conf"
     conf.write_text("v = 0\n")
+    # Pinned: the flags read again must be checked against the CPUs the daemon started
+    # with, not the one CPU its main thread now runs on.
+    cpus = ",".join(map(str, sorted(os.sched_getaffinity(0))))
     daemon = EtcdhcpProcess(
         lab,
         lab.etcd().client_url,
         verbosity=None,
-        extra=["--config", str(conf), "-dhcp.processes=2"],
+        extra=["--config", str(conf), "-dhcp.processes=2", f"-dhcp.cpu-affinity={cpus}"],
     ).start()
+    assert "serving process 0 (pid" in daemon.log()
     assert daemon.ready() and _debug_lines(daemon.log()) == []
 
     conf.write_text("v = 2\n")
