@@ -114,8 +114,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--sweep-servers",
         type=_names(SWEEP_SERVERS),
         default=None,
-        help=f"servers in the sweep (default {','.join(SWEEP_SERVERS)}; -deb: etcdhcp "
-        "on Debian's python3 and its packages, as the .deb runs it)",
+        help=f"servers in the sweep (default {','.join(SWEEP_SERVERS)}; -pin: one process "
+        "on one CPU; -deb: etcdhcp on Debian's python3 and its packages, as the .deb runs it)",
     )
     p.add_argument(
         "--scale-rate",

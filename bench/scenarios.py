@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,10 +32,12 @@ from bench.servers import (
 STOP_DROPS_PCT = 10.0
 STOP_AFTER = 2
 SUSTAINED_DROPS_PCT = 1.0  # "sustains a rate": fewer drops than this
-# "-deb": etcdhcp on what the .deb runs on (Debian's python3 and its packages: grpcio
-# 1.51, python3-etcd3) instead of the venv's PyPI packages.
+# "-pin": one process pinned to a CPU (--dhcp.cpu-affinity; two processes on two CPUs
+# are pinned by default). "-deb": etcdhcp on what the .deb runs on (Debian's python3
+# and its packages: grpcio 1.51, python3-etcd3) instead of the venv's PyPI packages.
 SWEEP_SERVERS = (
     "etcdhcp",
+    "etcdhcp-pin",
     "etcdhcp-2p",
     "etcdhcp-deb",
     "etcdhcp-deb-2p",
@@ -94,11 +97,22 @@ class Context:
         name: str = "etcdhcp",
         processes: int = 1,
         python: Path = VENV_PYTHON,
+        pin: bool = False,
     ) -> EtcdhcpServer:
         """etcdhcp with `processes` serving processes (not the machine-dependent
-        default, auto) and --etcdhcp-flag's flags, which may override it."""
-        flags = (f"-dhcp.processes={processes}", *self.settings.etcdhcp_flags)
+        default, auto) and --etcdhcp-flag's flags, which may override it. `pin`: each
+        process on a CPU of its own; else --dhcp.cpu-affinity's default, auto, which
+        pins them only when they fill the CPUs."""
+        cpus = sorted(os.sched_getaffinity(0))
+        affinity = ",".join(map(str, cpus[:processes])) if pin else "auto"
+        flags = (
+            f"-dhcp.processes={processes}",
+            f"-dhcp.cpu-affinity={affinity}",
+            *self.settings.etcdhcp_flags,
+        )
         label = "etcdhcp + etcd" + (f", {processes} processes" if processes > 1 else "")
+        if pin or processes >= len(cpus):
+            label += ", pinned"
         if python != VENV_PYTHON:
             label += ", Debian's Python packages"
         return EtcdhcpServer(
@@ -120,10 +134,11 @@ class Context:
 
 
 def _sweep_server(ctx: Context, kind: str) -> Server:
-    if kind.startswith("etcdhcp"):  # etcdhcp[-deb][-2p]
+    if kind.startswith("etcdhcp"):  # etcdhcp[-deb][-2p|-pin]
         processes = PROCESSES if kind.endswith("-2p") else 1
         python = DEBIAN_PYTHON if "-deb" in kind else VENV_PYTHON
-        return ctx.etcdhcp(SMALL_POOL, name=kind, processes=processes, python=python)
+        pin = kind.endswith("-pin")
+        return ctx.etcdhcp(SMALL_POOL, name=kind, processes=processes, python=python, pin=pin)
     if kind == "kea-memfile":
         return KeaServer(ctx.bench, kind, "Kea memfile", SMALL_POOL)
     threads = KEA_THREADS if kind == "kea-pg-8t" else 0
