@@ -65,9 +65,20 @@ def cpus():
     tasks = os.listdir("/proc/self/task")
     return sorted({frozenset(os.sched_getaffinity(int(t))) for t in tasks}, key=sorted)
 
-before = threading.Event()
+def spawn():
+    # An unpinned thread starting threads while the pinning lists them, as gRPC's pools do.
+    for _ in range(300):
+        if pinning_done.is_set():
+            return
+        threading.Thread(target=before.wait, daemon=True).start()
+
+before, pinning_done = threading.Event(), threading.Event()
 threading.Thread(target=before.wait, daemon=True).start()  # started before the pinning
+spawner = threading.Thread(target=spawn, daemon=True)
+spawner.start()
 took = pin_serving_process(int(sys.argv[1]), tuple(json.loads(sys.argv[2])))
+pinning_done.set()
+spawner.join()
 after = threading.Event()
 threading.Thread(target=after.wait, daemon=True).start()  # and after it
 print(json.dumps([took, [sorted(s) for s in cpus()]]))

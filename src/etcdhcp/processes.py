@@ -70,16 +70,29 @@ def pin_serving_process(index: int, cpus: tuple[int, ...]) -> int | None:
         return None
     cpu = cpus[index % len(cpus)]
     try:
-        # Affinity is per thread: threads inherit it when they start, so those already
-        # running (gRPC's, the admin server's) are pinned one by one.
-        for task in os.listdir("/proc/self/task"):
-            with contextlib.suppress(ProcessLookupError):  # a thread that just ended
-                os.sched_setaffinity(int(task), {cpu})
+        _pin_every_thread(cpu)
     except OSError as exc:
         log.warning("serving process %d stays unpinned: CPU %d: %s", index, cpu, exc.strerror)
         return None
     log.info("serving process %d (pid %d) runs on CPU %d", index, os.getpid(), cpu)
     return cpu
+
+
+def _pin_every_thread(cpu: int) -> None:
+    """Affinity is per thread and a thread inherits its creator's when it starts, so those
+    already running (gRPC's, the admin server's) are pinned one by one, in passes until one
+    finds nothing left to pin: a thread that an unpinned one started while a pass was
+    listing (gRPC grows its pools on its own) is caught by the next pass."""
+    target = {cpu}
+    while True:
+        pinned_any = False
+        for task in os.listdir("/proc/self/task"):
+            with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+                if os.sched_getaffinity(int(task)) != target:
+                    os.sched_setaffinity(int(task), target)
+                    pinned_any = True
+        if not pinned_any:
+            return
 
 
 @dataclass(eq=False)
