@@ -61,6 +61,7 @@ def test_every_query_uses_exported_metrics_and_every_metric_is_shown() -> None:
         "etcdhcp_pool_addresses",
         "etcdhcp_leases_total",
         "etcdhcp_queue_depth",
+        "etcdhcp_queue_wait_seconds_bucket",
     }
     assert wanted <= used, wanted - used
     assert all('instance=~"$instance"' in expr for expr in exprs)

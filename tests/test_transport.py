@@ -359,15 +359,27 @@ def test_full_queue_sheds_the_oldest_new_work_and_releases_its_client(
     assert recorder.wait_for(4) == [1, 4, 22, 33]
 
 
-def test_frames_past_the_deadline_are_dropped(lab: Callable[..., tuple]) -> None:
+def queue_waits(le: str | None = None) -> float:
+    """etcdhcp_queue_wait_seconds: how many frames were taken, or how many within `le` s."""
+    if le is None:
+        return metrics.REGISTRY.get_sample_value("etcdhcp_queue_wait_seconds_count") or 0.0
+    found = metrics.REGISTRY.get_sample_value("etcdhcp_queue_wait_seconds_bucket", {"le": le})
+    return found or 0.0
+
+
+def test_frames_past_the_deadline_are_dropped_and_every_wait_is_measured(
+    lab: Callable[..., tuple],
+) -> None:
     recorder = Recorder(delay=0.3)
     _t, send = lab(recorder, workers=1, deadline=0.1)
-    late = dropped("deadline")
+    late, taken, quick = dropped("deadline"), queue_waits(), queue_waits(le="0.25")
     for n in range(1, 4):
         send(client_frame(n, n))
     time.sleep(1.0)
     assert recorder.xids() == [1]  # the others waited 0.3 s in the queue
     assert dropped("deadline") == late + 2
+    assert queue_waits() == taken + 3  # the dropped ones' waits too
+    assert queue_waits(le="0.25") == quick + 1  # only the first went straight to a worker
 
 
 def test_handler_errors_cost_one_frame_not_the_worker(lab: Callable[..., tuple]) -> None:

@@ -68,12 +68,23 @@ REQUESTS_IGNORED = Counter(
 
 REQUEST_DURATION = Histogram(
     "etcdhcp_request_duration_seconds",
-    "Time from receiving a DHCP request to sending the reply or dropping it.",
+    "Time a worker spends on a DHCP request, from decoding it to sending the reply "
+    "or deciding on silence.",
     ["type"],
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
-"""Observed once per handled request; ``type`` as in ``PACKETS_RECEIVED``."""
+"""Observed once per handled request; ``type`` as in ``PACKETS_RECEIVED``. What a
+client waits is this plus ``QUEUE_WAIT``."""
+
+QUEUE_WAIT = Histogram(
+    "etcdhcp_queue_wait_seconds",
+    "Time a received frame waited for a worker.",
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+"""Observed for every frame a worker takes, those then dropped as past the request
+deadline too: where overload shows first, before etcd's latency moves."""
 
 ETCD_REQUESTS = Counter(
     "etcdhcp_etcd_requests_total",

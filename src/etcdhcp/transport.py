@@ -429,7 +429,9 @@ class Transport:
                 item = self._serializer.next(key)
 
     def _run(self, frame: _Frame) -> None:
-        if time.monotonic() - frame.received > self._deadline:
+        waited = time.monotonic() - frame.received
+        metrics.QUEUE_WAIT.observe(waited)
+        if waited > self._deadline:
             metrics.PACKETS_DROPPED.labels(reason="deadline").inc()
             return
         try:

@@ -97,6 +97,8 @@ def test_every_process_serves_its_share_and_metrics_add_up(served: Served) -> No
     # /metrics adds up every process: at least one REQUEST counted per ACK perfdhcp saw.
     assert daemon.metric("etcdhcp_packets_received_total", type="request") >= ra["received packets"]
     assert daemon.metric("etcdhcp_leases_total", event="granted") >= len(leases)
+    decoded = received(served)  # read first: a frame's wait is counted before it is decoded
+    assert daemon.metric("etcdhcp_queue_wait_seconds_count") >= decoded > 0
     # One server in the registry, however many processes serve for it.
     assert [k for k in served.read() if k.startswith("servers::")] == ["servers::198.18.0.1"]
 
