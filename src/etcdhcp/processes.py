@@ -57,6 +57,7 @@ PING_EVERY = 5.0
 PING_TIMEOUT = 2.0
 HUNG_AFTER = 3  # pings missed in a row
 RECEIVE_STALE = 3.0  # a receive loop that has not gone round for this long is stuck
+PIN_PASSES = 10  # at most; a thread left unpinned after them is slower, not wrong
 # systemd accepts notifications from the main process only; the children must not try.
 _NOT_FOR_CHILDREN = ("NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC")
 
@@ -84,7 +85,7 @@ def _pin_every_thread(cpu: int) -> None:
     finds nothing left to pin: a thread that an unpinned one started while a pass was
     listing (gRPC grows its pools on its own) is caught by the next pass."""
     target = {cpu}
-    while True:
+    for _ in range(PIN_PASSES):
         pinned_any = False
         for task in os.listdir("/proc/self/task"):
             with contextlib.suppress(ProcessLookupError):  # a thread that just ended
