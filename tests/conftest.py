@@ -7,7 +7,6 @@ transaction limits, revisions, lease semantics.
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,13 +16,7 @@ import pytest
 
 from etcdhcp.embedded_etcd import EtcdProcess
 from etcdhcp.etcd import Etcd
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free on ``host`` a moment ago (bind port 0, then release)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+from integration.lab import free_port
 
 
 @dataclass(frozen=True)

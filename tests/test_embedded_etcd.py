@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EtcdServer, free_port
+from conftest import EtcdServer
 from etcdhcp.embedded_etcd import COMPACTION_ARGS, EtcdProcess, EtcdStartError
+from integration.lab import free_port
 
 
 def _etcdctl(endpoint: str, *args: str, netns: str | None = None) -> str:

@@ -113,10 +113,24 @@ def _check_lab_address(address: str) -> ipaddress.IPv4Interface:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free on ``host`` a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A TCP port that was free on ``host`` a moment ago, for a server to listen on.
+
+    Taken below the kernel's ephemeral range, where connections get their local ports:
+    one probed in that range (bind to port 0) could go to gRPC's or etcdctl's next
+    connection before the etcd it was meant for binds it. Starting from a random port
+    keeps concurrent test runs apart.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    first = max(1024, low - 12000)
+    start = random.randrange(first, low)
+    for port in [*range(start, low), *range(first, start)]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port on {host} between {first} and {low}")
 
 
 def _proc_start_time(pid: int) -> str | None:

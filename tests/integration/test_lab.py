@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -232,7 +233,11 @@ def test_reap_stale_removes_labs_whose_owner_died(tmp_path: Path) -> None:
 
 def test_free_port_on_the_uplink(lab: Lab) -> None:
     port = free_port(lab.uplink_host_ip)
-    assert 1024 < port < 65536
+    # Below the ephemeral range, so no outgoing connection takes it before a server binds.
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    assert 1024 <= port < int(ephemeral[0])
+    with socket.socket() as listener:
+        listener.bind((lab.uplink_host_ip, port))
 
 
 def test_dhclient_fresh_forgets_a_remembered_lease(lab: Lab) -> None:
