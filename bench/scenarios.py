@@ -353,6 +353,7 @@ def profile_run(ctx: Context) -> list[str]:
     server.start()
     raw = s.out / f"profile-{s.stamp}.txt"
     try:
+        before = server.stage_totals()
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             spy = pool.submit(_record_later, server.server_pids[0], s.profile_seconds, raw)
             ctx.add(
@@ -367,9 +368,28 @@ def profile_run(ctx: Context) -> list[str]:
                 )
             )
             spy.result()
+        stages = stage_summary(before, server.stage_totals())
     finally:
         server.stop()
-    return [f"py-spy profile at {s.profile_rate}/s offered ({raw}):", profile.summary(raw)]
+    return [
+        f"where a request's time went at {s.profile_rate}/s offered (etcdhcp's own metrics):",
+        stages,
+        f"py-spy profile at {s.profile_rate}/s offered ({raw}):",
+        profile.summary(raw),
+    ]
+
+
+def stage_summary(before: dict[str, list[float]], after: dict[str, list[float]]) -> str:
+    """Averages over the run of each histogram series from `stage_totals` (seconds shown
+    as ms): what the client's latency is made of, as the server saw it."""
+    lines = []
+    for series, (total, count) in sorted(after.items()):
+        total_before, count_before = before.get(series, [0.0, 0.0])
+        if count > count_before:
+            average = (total - total_before) / (count - count_before)
+            shown = f"{average * 1000:.2f} ms" if "_seconds" in series else f"{average:.2f}"
+            lines.append(f"  {series}: {shown} average of {count - count_before:.0f}")
+    return "\n".join(lines) or "  nothing observed"
 
 
 def _record_later(pid: int, seconds: int, raw: Path) -> None:

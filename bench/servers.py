@@ -165,6 +165,11 @@ class EtcdhcpServer:
         match = re.search(r'^etcdhcp_replies_sent_total\{type="nak"\} (\S+)$', body, re.M)
         return int(float(match.group(1))) if match else 0
 
+    def stage_totals(self) -> dict[str, list[float]]:
+        """`stage_totals` of the server's /metrics now."""
+        _, body = self.bench.fetch(self.host, f"{self.admin}/metrics")
+        return stage_totals(body)
+
     def reset(self) -> None:
         self.bench.reset_etcd()
 
@@ -174,6 +179,22 @@ class EtcdhcpServer:
     def stop(self) -> None:
         proc, self.proc = self.proc, None
         terminate(proc, self.name, self.log)
+
+
+_STAGE = re.compile(
+    r"^(etcdhcp_(?:queue_wait_seconds|request_duration_seconds|etcd_request_duration_seconds"
+    r"|etcd_batch_size))_(sum|count)(\{[^}]*\})? (\S+)$",
+    re.M,
+)
+
+
+def stage_totals(metrics: str) -> dict[str, list[float]]:
+    """[sum, count] of each series of the histograms that split a request's time:
+    queue wait, handling by type, etcd round trip by operation, group-commit batch."""
+    totals: dict[str, list[float]] = {}
+    for name, part, labels, value in _STAGE.findall(metrics):
+        totals.setdefault(name + labels, [0.0, 0.0])[1 if part == "count" else 0] = float(value)
+    return totals
 
 
 class KeaServer:

@@ -10,6 +10,8 @@ import csv
 import subprocess
 from pathlib import Path
 
+from bench import scenarios, servers
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -29,3 +31,31 @@ def test_quick_bench_measures_etcdhcp_and_kea(tmp_path: Path) -> None:
     assert list(tmp_path.glob("bench-*.png")), report
     assert "HEADLINE etcdhcp + etcd / Kea memfile" in out.stdout, report
     assert "HEADLINE etcdhcp + etcd, Debian's Python packages / Kea memfile" in out.stdout
+
+
+def test_the_profile_says_where_a_requests_time_went() -> None:
+    def metrics(queued: float, discovers: int) -> str:
+        return "\n".join(
+            [
+                "# HELP etcdhcp_queue_wait_seconds Time a received frame waited for a worker.",
+                'etcdhcp_queue_wait_seconds_bucket{le="0.001"} 3.0',
+                f"etcdhcp_queue_wait_seconds_sum {queued}",
+                "etcdhcp_queue_wait_seconds_count 4.0",
+                f'etcdhcp_request_duration_seconds_sum{{type="discover"}} {discovers * 0.008}',
+                f'etcdhcp_request_duration_seconds_count{{type="discover"}} {discovers}',
+                "etcdhcp_etcd_batch_size_sum 30.0",
+                "etcdhcp_etcd_batch_size_count 20.0",
+                'etcdhcp_leases_total{event="granted"} 9.0',
+            ]
+        )
+
+    before = servers.stage_totals(metrics(0.5, 10))
+    after = servers.stage_totals(metrics(0.5, 110))
+    assert scenarios.stage_summary(before, after) == (
+        '  etcdhcp_request_duration_seconds{type="discover"}: 8.00 ms average of 100'
+    )  # only what moved during the run
+    assert scenarios.stage_summary({}, after).splitlines() == [
+        "  etcdhcp_etcd_batch_size: 1.50 average of 20",
+        "  etcdhcp_queue_wait_seconds: 125.00 ms average of 4",
+        '  etcdhcp_request_duration_seconds{type="discover"}: 8.00 ms average of 110',
+    ]
