@@ -26,6 +26,7 @@ from bench.servers import (
     Pool,
     Server,
 )
+from etcdhcp.config import serving_cpus
 
 # A server leaves a sweep after STOP_AFTER rates in a row with more drops than this: a
 # single bad point on a shared machine is often noise.
@@ -111,7 +112,7 @@ class Context:
             *self.settings.etcdhcp_flags,
         )
         label = "etcdhcp + etcd" + (f", {processes} processes" if processes > 1 else "")
-        if pin or processes >= len(cpus):
+        if pin or serving_cpus("auto", processes, cpus):
             label += ", pinned"
         if python != VENV_PYTHON:
             label += ", Debian's Python packages"
