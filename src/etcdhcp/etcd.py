@@ -20,11 +20,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-# gRPC's C core logs TLS and connection failures to stderr in its own format; the
+# Read by gRPC when it loads, so set before it is imported (an operator's own values
+# win). Its C core logs TLS and connection failures to stderr in its own format; the
 # reason reaches our one log line through the error details instead.
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+# While etcd is down, calls fail fast and the channel reconnects in the background;
+# with gRPC's classic poller (Debian 12's grpcio 1.51) only the backup poller moves
+# that reconnection on, one step (TCP connect, each TLS handshake round) per poll,
+# every 5 s by default: a restarted TLS etcd went unserved for 7-20 s after it was up.
+os.environ.setdefault("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "100")
 
-import grpc  # after GRPC_VERBOSITY, which gRPC reads when it loads
+import grpc  # after the settings above
 
 try:  # the maintained fork, from PyPI
     import pyetcd as etcd3

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -135,10 +136,14 @@ def _no_secret_anywhere(daemon: EtcdhcpProcess) -> None:
     assert PASSWORD not in daemon.metrics()
 
 
+@pytest.mark.parametrize("python", [sys.executable, DEBIAN_PYTHON], ids=["venv", "debian"])
 def test_tls_and_auth_serve_a_real_client_and_outlive_etcd_restarts(
-    lab: Lab, secure_etcd: SecureEtcd
+    lab: Lab, secure_etcd: SecureEtcd, python: str
 ) -> None:
-    daemon = EtcdhcpProcess(lab, secure_etcd.url, extra=secure_etcd.flags(ca=secure_etcd.pki.ca))
+    # Both runtimes: Debian's grpcio reconnects through its backup poller (etcd.py).
+    daemon = EtcdhcpProcess(
+        lab, secure_etcd.url, extra=secure_etcd.flags(ca=secure_etcd.pki.ca), python=python
+    )
     daemon.start()
     try:
         assert in_pool(lab.add_client("first").udhcpc()), daemon.log()
