@@ -479,7 +479,7 @@ print(others() - before)
 
 def test_a_request_is_polled_by_its_own_thread(etcd_server: Any) -> None:
     # gRPC's EventEngine client would wake its threads about five times a request
-    # (483 for these 100 here); the classic poller that etcd.py chooses, a few in all.
+    # (393-433 for these 100 here); the classic poller that etcd.py chooses, a few in all.
     done = subprocess.run(
         [sys.executable, "-c", _WAKE_UPS_SCRIPT, etcd_server.endpoint],
         capture_output=True, text=True, timeout=60, check=True,
