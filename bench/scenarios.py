@@ -26,7 +26,7 @@ from bench.servers import (
     Pool,
     Server,
 )
-from etcdhcp.config import serving_cpus
+from etcdhcp.config import AUTO_PROCESSES, serving_cpus
 
 # A server leaves a sweep after STOP_AFTER rates in a row with more drops than this: a
 # single bad point on a shared machine is often noise.
@@ -111,11 +111,14 @@ class Context:
             f"-dhcp.cpu-affinity={affinity}",
             *self.settings.etcdhcp_flags,
         )
+        auto_pins = bool(serving_cpus("auto", processes, cpus))
         label = "etcdhcp + etcd" + (f", {processes} processes" if processes > 1 else "")
-        if pin or serving_cpus("auto", processes, cpus):
+        if pin or auto_pins:
             label += ", pinned"
         if python != VENV_PYTHON:
             label += ", Debian's Python packages"
+        if processes == min(len(cpus), AUTO_PROCESSES) and (auto_pins or not pin):
+            label += " (the default here)"  # what -dhcp.processes auto runs on this machine
         return EtcdhcpServer(
             self.bench,
             self.bench.host(index),
