@@ -479,9 +479,10 @@ print(others() - before)
 
 def test_a_request_is_polled_by_its_own_thread(etcd_server: Any) -> None:
     # gRPC's EventEngine client would wake its threads about five times a request
-    # (393-433 for these 100 here); the classic poller that etcd.py chooses, a few in all.
+    # (393-433 for these 100 here); the classic poller that etcd.py chooses, a few in all
+    # (5 on an idle machine, 8-18 with both cores 90 % busy: timers, the backup poller).
     done = subprocess.run(
         [sys.executable, "-c", _WAKE_UPS_SCRIPT, etcd_server.endpoint],
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
-    assert int(done.stdout) < 50, done.stdout
+    assert int(done.stdout) < 100, done.stdout
