@@ -14,11 +14,13 @@ from bench.servers import Server
 
 @dataclass(frozen=True)
 class Target:
-    """A server under load and the relay namespace whose perfdhcp drives it."""
+    """A server under load and the relay namespace whose perfdhcp drives it; ``local`` is
+    perfdhcp's -l: the relay's interface, or one of its addresses (the giaddr sent)."""
 
     server: Server
     server_ip: str
     relay: Client
+    local: str = "eth0"
 
 
 def measure(
@@ -34,7 +36,7 @@ def measure(
 ) -> Row:
     """Drive every target at ``rate`` at once (each perfdhcp with its own ``clients``
     MACs) and sum up. CPU is the /proc utime+stime delta over the run, per 1,000 ACKs."""
-    servers = [t.server for t in targets]
+    servers = list(dict.fromkeys(t.server for t in targets))  # several relays may share one
     server_pids = [p for s in servers for p in s.server_pids]
     backend_pids = sorted({p for s in servers for p in s.backend_pids})
     cpu_before = procstat.cpu_seconds(server_pids)
@@ -49,6 +51,7 @@ def measure(
             seconds=seconds,
             count=count,
             mac_base=f"02:00:00:{i:02x}:00:00",
+            local=t.local,
         )
         for i, t in enumerate(targets)
     ]

@@ -6,6 +6,8 @@ namespaces for perfdhcp and extra namespaces for more etcdhcp servers.
       |-- relay-0 198.18.0.2 (perfdhcp)   |-- srv-1 198.18.0.5 (2nd etcdhcp)
       |-- relay-1 198.18.0.3              |-- srv-2 198.18.0.6 (3rd etcdhcp)
       |-- relay-2 198.18.0.4
+      |-- relays 198.18.0.7 with 198.18.K.1/24 (K = 1..n): one relay address per
+          scope (scopes scenario), each reached from the server through 198.18.0.7
 
 etcd listens on the bridge, not on the host, so that etcdhcp servers in other
 namespaces of the same L2 segment reach it too.
@@ -27,8 +29,10 @@ from tests.integration.lab import CLIENT_IF, Client, Lab, LabError
 from etcdhcp.embedded_etcd import EtcdProcess, EtcdStartError
 
 ETCD_URL = "http://198.18.0.1:2379"
+RELAY_LANS_IP = "198.18.0.7"
 MAX_RELAYS = 3
 MAX_SERVERS = 3
+MAX_RELAY_LANS = 250  # relay LANs 198.18.1.0/24 .. 198.18.250.0/24
 
 # Run inside a namespace: the host cannot reach addresses that only exist there.
 _FETCH = (
@@ -61,6 +65,7 @@ class BenchLab:
         self.lab = Lab()
         self._relays: dict[int, Client] = {}
         self._hosts: dict[int, Host] = {}
+        self._relay_lans: tuple[Client, int] | None = None
         try:
             self.etcd = EtcdProcess(
                 data_dir=str(self.lab.workdir / "etcd"),
@@ -89,6 +94,25 @@ class BenchLab:
                 f"relay-{index}", address=f"198.18.0.{2 + index}/24"
             )
         return self._relays[index]
+
+    def relay_lans(self, count: int) -> tuple[Client, list[str]]:
+        """One namespace (198.18.0.7 on the bridge) holding the relay address 198.18.K.1/24
+        of each of ``count`` relay LANs, with a route to each LAN in the server namespace,
+        as a router would have: perfdhcp with ``-l 198.18.K.1`` relays from LAN K."""
+        if not 0 < count <= MAX_RELAY_LANS:
+            raise ValueError(f"relay LAN count {count} out of 1..{MAX_RELAY_LANS}")
+        if self._relay_lans is None:
+            self._relay_lans = (self.lab.add_client("relays", address=f"{RELAY_LANS_IP}/24"), 0)
+        client, made = self._relay_lans
+        for k in range(made + 1, count + 1):
+            client.run(["ip", "addr", "add", f"198.18.{k}.1/24", "dev", CLIENT_IF], check=True)
+            self.lab.run(
+                self.lab.server_ns,
+                ["ip", "route", "add", f"198.18.{k}.0/24", "via", RELAY_LANS_IP],
+                check=True,
+            )
+        self._relay_lans = (client, max(made, count))
+        return client, [f"198.18.{k}.1" for k in range(1, count + 1)]
 
     def host(self, index: int) -> Host:
         """Server host ``index``: 0 is the server namespace, others sit on the same bridge."""

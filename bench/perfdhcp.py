@@ -77,7 +77,9 @@ class Run:
         seconds: int | None = None,
         count: int | None = None,
         mac_base: str | None = None,
+        local: str = "eth0",
     ) -> None:
+        """``local``: perfdhcp's -l, the interface or the address it relays from (giaddr)."""
         if seconds is not None:
             bound = seconds
         elif count is not None:
@@ -89,7 +91,7 @@ class Run:
         self.deadline = bound + 30  # timeout(1) kills it at bound + 15; we wait longer
         argv: list[str] = [
             "timeout", str(bound + 15),
-            "perfdhcp", "-4", "-l", "eth0",
+            "perfdhcp", "-4", "-l", local,
             "-r", str(rate), "-R", str(clients), "-p", str(bound), "-W", str(EXIT_WAIT_US),
         ]  # fmt: skip
         if count is not None:

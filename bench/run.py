@@ -19,20 +19,24 @@ from typing import NoReturn
 
 from tests.integration.lab import Lab, LabError
 
-from bench import report
-from bench.netlab import BenchLab
+from bench import report, scopedocs
+from bench.netlab import MAX_RELAY_LANS, BenchLab
 from bench.scenarios import SCENARIOS, SWEEP_SERVERS, Context, Settings
 from bench.servers import SMALL_POOL
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RATES = "100,250,500,750,1000,1500,2000,3000"
 DEFAULT_SERVERS_RATES = "250,500,750,1000,1500"
-DEFAULT_ONLY = "sweep,scale,rss,servers,profile"
+DEFAULT_ONLY = "sweep,scale,rss,servers,scopes,profile"
+DEFAULT_SCOPES_COUNTS = "1000,10000"
+DEFAULT_SCOPES_RELAYS = 10
 QUICK = {
     "rates": "50",
     "seconds": 3,
     "only": "sweep",
     "sweep_servers": "etcdhcp,etcdhcp-deb,kea-memfile",
+    "scopes_counts": "20",  # with --only scopes: a tiny run
+    "scopes_relays": 5,
 }
 
 
@@ -144,6 +148,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--profile-seconds", type=_positive, default=20)
     p.add_argument(
+        "--scopes-counts",
+        type=_int_list,
+        default=None,
+        help=f"scopes: numbers of scopes measured against one (default {DEFAULT_SCOPES_COUNTS})",
+    )
+    p.add_argument(
+        "--scopes-relays",
+        type=_positive,
+        default=None,
+        help="scopes: relay addresses (one perfdhcp each), each its own scope (default 10: "
+        "each perfdhcp polls its socket ~12,000 times a second, 8-18%% of a core whatever "
+        "its rate, so 50 of them swamp two cores)",
+    )
+    p.add_argument(
+        "--scopes-rate",
+        type=_positive,
+        default=400,
+        help="scopes: total offered rate, split over the relays (default 400)",
+    )
+    p.add_argument(
         "--etcdhcp-flag",
         action="append",
         default=[],
@@ -162,12 +186,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.seconds = args.seconds or QUICK["seconds"]
         args.only = args.only or [QUICK["only"]]
         args.sweep_servers = args.sweep_servers or QUICK["sweep_servers"].split(",")
+        args.scopes_counts = args.scopes_counts or _int_list(QUICK["scopes_counts"])
+        args.scopes_relays = args.scopes_relays or QUICK["scopes_relays"]
     args.rates = sorted(args.rates or _int_list(DEFAULT_RATES))
     args.seconds = args.seconds or 10
     args.only = args.only or DEFAULT_ONLY.split(",")
     args.sweep_servers = args.sweep_servers or list(SWEEP_SERVERS)
     if args.clients >= SMALL_POOL.size:
         p.error(f"--clients must be below the pool size, {SMALL_POOL.size}")
+    args.scopes_counts = args.scopes_counts or _int_list(DEFAULT_SCOPES_COUNTS)
+    args.scopes_relays = args.scopes_relays or DEFAULT_SCOPES_RELAYS
+    if args.scopes_relays > MAX_RELAY_LANS:
+        p.error(f"--scopes-relays must be at most {MAX_RELAY_LANS}")
+    for count in args.scopes_counts:
+        try:
+            scopedocs.idle_block(count, args.scopes_relays)
+        except ValueError as exc:
+            p.error(f"--scopes-counts: {exc}")
     return args
 
 
@@ -194,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         servers_rates=sorted(args.servers_rates),
         profile_rate=args.profile_rate,
         profile_seconds=args.profile_seconds,
+        scopes_counts=args.scopes_counts,
+        scopes_relays=args.scopes_relays,
+        scopes_rate=args.scopes_rate,
         etcdhcp_flags=tuple(args.etcdhcp_flag),
         out=args.out,
         stamp=stamp,

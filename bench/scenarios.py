@@ -1,5 +1,5 @@
 """What the benchmark measures: the rate sweep, scale figures, memory, several servers,
-a profile. Each scenario appends Rows and returns short summary lines."""
+many scopes, a profile. Each scenario appends Rows and returns short summary lines."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import procstat, profile
+from bench import procstat, profile, scopedocs
 from bench.measure import Target, measure
 from bench.netlab import MAX_SERVERS, BenchLab
 from bench.postgres import PostgresCluster
@@ -62,6 +62,9 @@ class Settings:
     servers_rates: list[int]
     profile_rate: int
     profile_seconds: int
+    scopes_counts: list[int]
+    scopes_relays: int
+    scopes_rate: int
     etcdhcp_flags: tuple[str, ...]
     out: Path
     stamp: str
@@ -93,7 +96,7 @@ class Context:
 
     def etcdhcp(
         self,
-        pool: Pool,
+        pool: Pool | None,
         index: int = 0,
         name: str = "etcdhcp",
         processes: int = 1,
@@ -348,6 +351,64 @@ def servers(ctx: Context) -> list[str]:
     return lines
 
 
+def scopes(ctx: Context) -> list[str]:
+    """One server serving 1, then each of --scopes-counts scopes from etcd (no range
+    flags; bench/scopedocs.py), the clients spread over --scopes-relays relay LANs: one
+    perfdhcp per relay address, whose giaddr chooses the scope. The same rate, MACs
+    and flags for every count; the import, start-up (seeding) and memory of each."""
+    s = ctx.settings
+    relay, addresses = ctx.bench.relay_lans(s.scopes_relays)
+    per_relay = max(1, s.scopes_rate // len(addresses))
+    offered = per_relay * len(addresses)
+    clients = max(1, min(s.clients // len(addresses), scopedocs.MAX_CLIENTS_PER_LAN))
+    measured: dict[int, Row] = {}
+    lines = []
+    for count in (1, *s.scopes_counts):
+        ctx.bench.reset_etcd()
+        entries = scopedocs.documents(count, len(addresses))
+        pool_size = scopedocs.pool_size(entries)
+        imported = scopedocs.import_scopes(ctx.bench, entries, f"scopes-{count}")
+        server = ctx.etcdhcp(None, name=f"etcdhcp-{count}-scopes")
+        ready = server.start()
+        seconds = server.pool_pass_seconds
+        pool_pass = "not logged" if seconds is None else f"{seconds:.2f}s"
+        try:
+            at_start = procstat.rss_mb(server.server_pids)
+            row = ctx.add(
+                measure(
+                    "scopes",
+                    [Target(server, server.host.ip, relay, a) for a in addresses],
+                    per_relay,
+                    clients,
+                    pool_size=pool_size,
+                    seconds=s.seconds,
+                    note=f"{count} scope(s); import {imported:.1f}s, ready after {ready:.1f}s "
+                    f"(pool pass {pool_pass}); RSS at start {at_start:.0f} MB",
+                )
+            )
+        finally:
+            server.stop()
+        measured[count] = row
+        lines.append(
+            f"{count} scope(s) ({pool_size} pool addresses): "
+            f"etcdhcpctl scope import {imported:.1f}s; /readyz after {ready:.1f}s (pool pass "
+            f"{pool_pass}); RSS {at_start:.0f} MB at start, {row.rss_mb:.0f} MB after "
+            f"{row.leases} exchanges"
+        )
+    one = measured[1]
+    for count in s.scopes_counts:
+        row = measured[count]
+        lines.append(
+            f"{count} scopes against 1 at {offered}/s offered over {len(addresses)} relays: "
+            f"DORA/s {row.achieved_rate:.0f} / {one.achieved_rate:.0f} = "
+            f"{_ratio(row.achieved_rate, one.achieved_rate)}; RA avg ms {row.ra_avg_ms:.1f} / "
+            f"{one.ra_avg_ms:.1f}; CPU s/1k {row.cpu_s_per_1k:.2f} / {one.cpu_s_per_1k:.2f}; "
+            f"RSS MB {row.rss_mb:.0f} / {one.rss_mb:.0f}"
+            + ("" if max(row.drops_pct, one.drops_pct) < 1 else " (overloaded: see drops)")
+        )
+    return lines
+
+
 def profile_run(ctx: Context) -> list[str]:
     """py-spy on etcdhcp while perfdhcp offers ``profile_rate``."""
     s = ctx.settings
@@ -406,5 +467,6 @@ SCENARIOS: dict[str, Callable[[Context], list[str]]] = {
     "scale": scale,
     "rss": rss,
     "servers": servers,
+    "scopes": scopes,
     "profile": profile_run,
 }

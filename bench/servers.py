@@ -97,13 +97,14 @@ def terminate(proc: subprocess.Popen | None, name: str, log: Path, grace: float 
 
 
 class EtcdhcpServer:
-    """etcdhcp on ``host``, sharing the bench etcd (and its pool) with any other instance."""
+    """etcdhcp on ``host``, sharing the bench etcd (and its pool) with any other instance.
+    ``pool`` None: no range flags, so it serves the scopes it finds in etcd."""
 
     def __init__(
         self,
         bench: BenchLab,
         host: Host,
-        pool: Pool,
+        pool: Pool | None,
         *,
         name: str = "etcdhcp",
         label: str = "etcdhcp + etcd",
@@ -124,8 +125,7 @@ class EtcdhcpServer:
             "-dhcp.subnet-mask", str(SUBNET.netmask),
             "-dhcp.router", host.ip,
             "-dhcp.dns", host.ip,
-            "-dhcp.issue-from", pool.first,
-            "-dhcp.issue-to", pool.last,
+            *(("-dhcp.issue-from", pool.first, "-dhcp.issue-to", pool.last) if pool else ()),
             "-dhcp.lease", f"{LEASE_SECONDS}s",
             "-etcd.discovery.endpoints", ETCD_URL,
             "-admin-addr", f"{host.admin_host}:{ADMIN_PORT}",

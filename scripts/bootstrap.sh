@@ -13,6 +13,7 @@ APT_PACKAGES=(
   python3-dnspython dnsmasq-base
   openssl  # tests/integration/pki.py: certificates for the TLS etcd tests
   kea-dhcp4-server postgresql python3-matplotlib  # bench/: Kea, its lease DB, plots
+  isc-dhcp-relay kea-doc  # the relay lab; Kea's example configurations
   # scripts/build-deb.sh and deb-check.sh: build the .deb, try it in a bookworm root
   debhelper dh-python python3-all python3-setuptools dpkg-dev debootstrap systemd-container
 )
@@ -21,10 +22,15 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# On a fresh VM unattended-upgrades often holds the dpkg lock: wait up to 10 minutes
+# for it (DPkg::Lock::Timeout) instead of failing at once with exit status 100.
+# noninteractive: isc-dhcp-relay asks debconf questions.
+apt_wait=(-o DPkg::Lock::Timeout=600)
 if ((${#missing[@]})); then
-  echo "bootstrap: installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "bootstrap: installing ${missing[*]} (waiting for the dpkg lock if another apt holds it)"
+  apt-get "${apt_wait[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get "${apt_wait[@]}" install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
 fi
 
 # Installing etcd-server may start a system etcd on 2379; etcdhcp's tests never use it.
@@ -38,3 +44,12 @@ if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ]; then
   .venv/bin/pip install -q -e '.[test]'
   touch "$stamp"
 fi
+
+# etcdhcp and etcdhcpctl on the PATH outside the .deb: links in /usr/local/bin to the
+# venv, made only where nothing else (an admin's own script) has that name already.
+for cmd in etcdhcp etcdhcpctl; do
+  link=/usr/local/bin/$cmd
+  if [ ! -e "$link" ] && [ ! -L "$link" ] || [[ "$(readlink "$link")" == */.venv/bin/$cmd ]]; then
+    ln -sfn "$PWD/.venv/bin/$cmd" "$link"
+  fi
+done

@@ -6,7 +6,7 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -18,8 +18,10 @@ from etcdhcp.config import (
     Config,
     ConfigError,
     add_etcd_arguments,
+    etcd_credentials,
     etcd_fields,
     go_style_argv,
+    interface_addresses,
     load,
     load_or_exit,
     new_parser,
@@ -27,9 +29,11 @@ from etcdhcp.config import (
     parse_config_text,
     parse_duration,
     parse_flags,
+    server_ip_warnings,
     serving_cpus,
     split_host_port,
 )
+from etcdhcp.etcd import Credentials
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "etc" / "etcdhcp.conf.example"
@@ -124,7 +128,6 @@ def test_defaults_are_the_originals_except_request_timeout() -> None:
     assert c.state_dir == "/var/lib/etcdhcp"
     assert c.verbosity == 0
     assert c.network == IPv4Network("10.0.0.0/20")
-    assert c.pool_size == 91  # .10 to .100, both included
 
 
 @pytest.mark.parametrize(
@@ -171,7 +174,6 @@ def test_original_readme_command_line() -> None:
     assert c.verbosity == 2
     assert c.dns == (IPv4Address("10.6.9.1"), IPv4Address("1.1.1.1"))
     assert c.network == IPv4Network("10.6.9.0/24")
-    assert c.pool_size == 190
 
 
 def test_go_style_rewrite_only_touches_known_flag_names() -> None:
@@ -179,8 +181,7 @@ def test_go_style_rewrite_only_touches_known_flag_names() -> None:
     add_etcd_arguments(parser)
     argv = ["-etcd.prefix", "-v", "-v=1", "-unknown", "-h", "--", "-v"]
     assert go_style_argv(argv, parser) == [
-        "--etcd.prefix",
-        "-v",  # the prefix's value, not a flag
+        "--etcd.prefix=-v",  # the prefix's value, not a flag: joined, as argparse needs
         "--v=1",
         "-unknown",
         "-h",
@@ -215,7 +216,7 @@ def test_embedded_switch(argv: list[str], asked: bool) -> None:
 
 
 def test_environment() -> None:
-    c = cfg(env={"ETCDHCP_DHCP_SERVER_IP": "10.0.0.3", "ETCDHCP_V": "1", "ETCDHCP_X": "?"})
+    c = cfg(env={"ETCDHCP_DHCP_SERVER_IP": "10.0.0.3", "ETCDHCP_V": "1", "HOME": "/"})
     assert c.server_ip == IPv4Address("10.0.0.3")
     assert c.verbosity == 1
 
@@ -344,7 +345,10 @@ ERRORS = [
     ),
     (["-dhcp.lease", "0"], "--dhcp.lease: 0 must be more than 0"),
     (["-dhcp.lease", "500ms"], "--dhcp.lease: 500ms is shorter than 1s"),
-    (["-dhcp.request-timeout=-1s"], "--dhcp.request-timeout: -1s must be more than 0"),
+    (
+        ["-dhcp.request-timeout=-1s"],
+        "--dhcp.request-timeout: -1s is negative; it must be more than 0",
+    ),
     (
         ["-dhcp.monitor-interval", "5"],
         "--dhcp.monitor-interval: invalid duration '5'; Go duration syntax: 90s, 30m, 1h30m, 200ms",
@@ -436,6 +440,17 @@ def test_each_check_gives_one_line_naming_the_flag(argv: list[str], message: str
         assert error.flag == message.split(":")[0]
 
 
+def test_no_range_flags_on_another_subnet_means_etcds_scopes_only() -> None:
+    """The default range is checked only where it could be served (docs/scopes.md)."""
+    c = cfg("-dhcp.server-ip", "198.18.0.1", "-dhcp.subnet-mask", "255.255.255.0")
+    assert not c.range_given
+    assert not c.flag_scope().contains(int(c.issue_from))  # serving.py serves no flag scope
+    # A range that is given is checked as ever.
+    assert str(error_of("-dhcp.server-ip", "198.18.0.1", "-dhcp.issue-from", "10.0.0.9")) == (
+        "--dhcp.issue-from: 10.0.0.9 is outside the subnet 198.18.0.0/20"
+    )
+
+
 def test_interface_must_exist() -> None:
     assert load(["-dhcp.server-if", "lo"], {}).server_if == "lo"
     with pytest.raises(ConfigError) as info:
@@ -448,6 +463,92 @@ def test_newline_in_a_value_stays_on_one_line() -> None:
     error = error_of(env={"ETCDHCP_DHCP_ROUTER": "10.0.0.1\nrm -rf"})
     assert "\n" not in str(error)
     assert str(error).startswith("--dhcp.router: '10.0.0.1\\nrm -rf' is not an IPv4 address")
+
+
+@pytest.mark.parametrize(
+    "argv", [["-dhcp.lease", "-5m"], ["--dhcp.lease", "-5m"], ["-dhcp.lease=-5m"]]
+)
+def test_a_negative_duration_is_named_in_any_flag_style(argv: list[str]) -> None:
+    # Go style puts the value after a space; argparse alone took -5m for a flag.
+    assert str(error_of(*argv)) == "--dhcp.lease: -5m is negative; it must be more than 0"
+
+
+def test_a_misspelt_environment_variable_is_refused_like_a_misspelt_file_key(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert str(error_of(env={"ETCDHCP_DHCP_LEAS": "1h"})) == (
+        "unknown environment variable ETCDHCP_DHCP_LEAS (did you mean ETCDHCP_DHCP_LEASE?)"
+    )
+    assert str(error_of(env={"ETCDHCP_QQQ": "1"})) == "unknown environment variable ETCDHCP_QQQ"
+    assert cfg(env={"ETCDHCPV": "2", "MY_ETCDHCP_V": "2"}).verbosity == 0  # not ours
+    # etcdhcpctl reads the same variables: the daemon's are known to it, a typo is not.
+    parser = new_parser("etcdhcpctl")
+    add_etcd_arguments(parser)
+    assert parse_flags(parser, [], {"ETCDHCP_DHCP_LEASE": "2h"}).raw("etcd.prefix")
+    with pytest.raises(ConfigError, match="did you mean ETCDHCP_ETCD_PREFIX"):
+        parse_flags(parser, [], {"ETCDHCP_ETCD_PREFX": "p::"})
+    with pytest.raises(SystemExit) as info:  # never in the way of --help
+        load(["--help"], {"ETCDHCP_QQQ": "1"}, check_interface=False)
+    assert info.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+LOOPBACK_SCOPE = [
+    "-dhcp.server-if", "lo", "-dhcp.server-ip", "127.0.0.1", "-dhcp.subnet-mask", "255.255.255.0",
+    "-dhcp.router", "127.0.0.1", "-dhcp.dns", "127.0.0.1",
+    "-dhcp.issue-from", "127.0.0.10", "-dhcp.issue-to", "127.0.0.20",
+]  # fmt: skip
+
+
+def test_a_server_address_missing_from_the_interface_gets_one_warning() -> None:
+    assert IPv4Address("127.0.0.1") in (interface_addresses("lo") or ())
+    assert load(LOOPBACK_SCOPE, {}).warnings == ()
+    (warning,) = load(["-dhcp.server-if", "lo"], {}).warnings
+    assert warning.startswith("--dhcp.server-ip 10.0.0.1 is not configured on lo (it has ")
+    assert "127.0.0.1" in warning and warning.endswith("unicast renewals to it will not arrive")
+    assert cfg("-dhcp.server-if", "lo").warnings == ()  # check_interface=False: not looked at
+    assert interface_addresses("nosuchif0") is None  # cannot tell: no warning
+    assert server_ip_warnings(IPv4Address("10.0.0.1"), "nosuchif0") == ()
+
+
+def test_print_config_shows_every_value_and_where_it_came_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path / "site.conf", "dhcp.workers = 3\netcd.prefix = 'site # 1::'\n")
+    env = {"ETCDHCP_DHCP_LEASE": "2h", "ETCDHCP_ETCD_AUTH_PASSWORD": "s3cret"}
+    argv = ["-config", path, "-dhcp.server-ip", "10.0.0.2", "-etcd.discovery.srv", "_e._tcp.x"]
+    argv += ["-etcd.auth.username", "u"]
+    with pytest.raises(SystemExit) as info:
+        load(["--print-config", *argv], env, check_interface=False)
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    lines = dict(line.split(" = ", 1) for line in out.splitlines())
+    assert {name.removeprefix("# ") for name in lines} == {f.name for f in FLAGS}
+    assert lines["# config"] == f"{path}  # flag"  # a file cannot name itself
+    assert lines["dhcp.server-ip"] == "10.0.0.2  # flag"
+    assert lines["dhcp.lease"] == "2h  # environment ETCDHCP_DHCP_LEASE"
+    assert lines["dhcp.workers"] == f"3  # file {path}"
+    assert lines["etcd.prefix"] == f"'site # 1::'  # file {path}"
+    assert lines["dhcp.queue-size"] == "1024  # default"
+    assert lines["etcd.discovery.endpoints"] == "''  # default"
+    assert lines["etcd.auth.password"] == "********  # environment ETCDHCP_ETCD_AUTH_PASSWORD"
+    assert "s3cret" not in out
+    # What it prints is a config file that gives the same configuration.
+    printed = write(tmp_path / "printed.conf", out.replace("********", "s3cret"))
+    again = load(["-config", printed], {}, check_interface=False)
+    assert replace(again, warnings=()) == load(argv, env, check_interface=False)
+
+
+def test_the_daemon_and_etcdhcpctl_build_the_same_etcd_credentials() -> None:
+    argv = ["-etcd.discovery.endpoints", "a", "-etcd.auth.ca", READABLE]
+    argv += ["-etcd.auth.username", "u", "-etcd.auth.password", "s3cret"]
+    parser = new_parser("etcdhcpctl")
+    add_etcd_arguments(parser)
+    fields = etcd_fields(parse_flags(parser, argv, {}))
+    credentials = etcd_credentials(cfg(*argv))
+    assert credentials == etcd_credentials(fields) == Credentials("u", "s3cret", READABLE)
+    assert credentials.scheme == "https" and fields["etcd_endpoints"] == ("https://a:2379",)
+    assert etcd_credentials(cfg("-etcd.discovery.endpoints", "a")).scheme == "http"
+    assert "s3cret" not in repr(credentials)
 
 
 def test_load_or_exit_prints_one_line_and_exits_2(
@@ -492,6 +593,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
             ["--dhcp.lease=forever"],
             "--dhcp.lease: invalid duration 'forever'; Go duration syntax: 90s, 30m, 1h30m, 200ms",
         ),
+        (["-dhcp.lease", "-5m"], "--dhcp.lease: -5m is negative; it must be more than 0"),
         (["--bogus", "1"], "unrecognized argument --bogus (and 1 more)"),
         (
             ["-dhcp.server-if", "nosuchif0"],
@@ -509,6 +611,14 @@ def test_command_errors_are_one_line_and_exit_2(args: list[str], line: str) -> N
     assert result.stderr == f"etcdhcp: {line}\n"
     assert "Traceback" not in result.stderr
     assert "usage:" not in result.stderr
+
+
+def test_command_print_config() -> None:
+    result = run("--print-config", *LOOPBACK_SCOPE)
+    assert result.returncode == 0, result.stderr
+    assert "dhcp.server-if = lo  # flag\n" in result.stdout
+    assert "dhcp.lease = 1h  # default\n" in result.stdout
+    assert result.stderr == ""
 
 
 def test_command_version() -> None:

@@ -82,7 +82,9 @@ def run(etcd_server: Any, etcd_prefix: str, capsys: pytest.CaptureFixture[str]) 
 
 
 def register(store: LeaseStore, server_ip: str, first: str, last: str) -> None:
-    info = ServerInfo(server_ip, "br0", first, last, "test", 1_800_000_000.0, "host-a", 4242)
+    info = ServerInfo(
+        server_ip, "br0", first, last, "test", 1_800_000_000.0, "host-a", 4242, "198.18.0.0/24"
+    )
     store.register(info, store.etcd.grant(60))
 
 
@@ -146,6 +148,7 @@ def test_lease_show_by_mac_or_address(store: LeaseStore, run: Ctl) -> None:
 
 
 def test_reserve_list_and_unreserve(store: LeaseStore, keys: Keys, run: Ctl) -> None:
+    register(store, "198.18.0.1", POOL[0], POOL[-1])
     assert run.json("reserve", MAC1, POOL[2]) == {"mac": MAC1, "ip": POOL[2], "created": True}
     assert run("reserve", MAC1, POOL[2]) == f"{POOL[2]} was already reserved for {MAC1}\n"
     assert keys.get(f"ips::free::{POOL[2]}") is None
@@ -166,6 +169,23 @@ def test_reserve_list_and_unreserve(store: LeaseStore, keys: Keys, run: Ctl) -> 
     assert run.fails("unreserve", MAC1) == f"etcdhcpctl: {MAC1} has no reservation"
     assert run.fails("reserve", MAC1, "198.18.0", code=2).endswith("is not an IPv4 address")
     assert run.fails("reserve", "nope", POOL[1], code=2).endswith("'nope' is not a MAC address")
+
+
+def test_reserve_refuses_an_address_outside_every_served_subnet(
+    store: LeaseStore, keys: Keys, run: Ctl
+) -> None:
+    """Issue 17, item 8: a client given it would have a router it cannot reach."""
+    assert "in no served scope's subnet" in run.fails("reserve", MAC1, "198.18.0.12")
+    register(store, "198.18.0.1", POOL[0], POOL[-1])  # serves 198.18.0.0/24
+    assert "in no served scope's subnet" in run.fails("reserve", MAC1, "198.18.9.9")
+    assert keys.get(f"reservations::{MAC1}") is None
+    # One already in etcd (written by hand or before scopes changed): check reports it.
+    keys.put(f"reservations::{MAC1}", "198.18.9.9")
+    keys.put("ips::reserved::198.18.9.9", MAC1)
+    code, out, _ = run.run("check", "--json")
+    found = {p["kind"]: p for p in json.loads(out)["problems"]}
+    assert code == 1
+    assert found["reservation_outside_scopes"]["ip"] == "198.18.9.9"
 
 
 # ---- release --------------------------------------------------------------------------
@@ -217,6 +237,8 @@ def test_pool_counts_states_per_live_range(store: LeaseStore, keys: Keys, run: C
     assert summary == {
         "ranges": [
             {
+                "scope": "flags",
+                "subnet": "198.18.0.0/24",
                 "from": POOL[0],
                 "to": POOL[-1],
                 "size": len(POOL),
@@ -231,9 +253,30 @@ def test_pool_counts_states_per_live_range(store: LeaseStore, keys: Keys, run: C
         "outside": {**empty, "offered": 1},
     }
     assert lines(run("pool")) == [
-        ["RANGE", "SIZE", "FREE", "OFFERED", "LEASED", "RESERVED", "QUARANTINED", "SERVERS"],
-        [f"{POOL[0]}-{POOL[-1]}", "5", "2", "0", "1", "1", "1", "198.18.0.1,", "198.18.0.2"],
-        ["outside", "every", "range", "-", "0", "1", "0", "0", "0", "-"],
+        [
+            "SCOPE",
+            "POOL",
+            "SIZE",
+            "FREE",
+            "OFFERED",
+            "LEASED",
+            "RESERVED",
+            "QUARANTINED",
+            "SERVERS",
+        ],
+        [
+            "flags",
+            f"{POOL[0]}-{POOL[-1]}",
+            "5",
+            "2",
+            "0",
+            "1",
+            "1",
+            "1",
+            "198.18.0.1,",
+            "198.18.0.2",
+        ],
+        ["-", "outside", "every", "pool", "-", "0", "1", "0", "0", "0", "-"],
     ]
 
 
@@ -242,7 +285,7 @@ def test_pool_add_and_remove(store: LeaseStore, keys: Keys, run: Ctl) -> None:
     assert added == {"from": "198.18.1.250", "to": "198.18.2.5", "added": 12, "skipped": 0}
     out = run("pool", "add", "198.18.1.254", "198.18.2.0")
     assert out.startswith("added 0 free addresses; 3 were already free or in use\n")
-    assert "outside every live server's range" in out
+    assert "outside every served pool" in out
     assert keys.get("ips::free::198.18.2.5") == "198.18.2.5"
 
     register(store, "198.18.0.1", POOL[0], POOL[-1])
@@ -266,7 +309,7 @@ def test_pool_add_and_remove(store: LeaseStore, keys: Keys, run: Ctl) -> None:
     text = run("pool", "remove", "198.18.2.0", "198.18.2.1")
     assert text == "removed 2 free addresses\n"
     text = run("pool", "remove", POOL[0], POOL[1])
-    assert f"kept 1 leased: {POOL[1]} ({MAC1})" in text and "live servers seed" in text
+    assert f"kept 1 leased: {POOL[1]} ({MAC1})" in text and "are served pools" in text
     assert (
         run.fails("pool", "add", POOL[1], POOL[0])
         == f"etcdhcpctl: {POOL[0]} comes before {POOL[1]}"
@@ -293,6 +336,7 @@ def test_servers(store: LeaseStore, run: Ctl) -> None:
         "started": 1_800_000_000.0,
         "hostname": "host-a",
         "pid": 4242,
+        "subnet": "198.18.0.0/24",
     }
     assert lines(run("servers"))[1][:5] == [
         "198.18.0.1",
@@ -346,6 +390,7 @@ def test_watch_reports_connects_and_disconnects_not_renewals(
 
 
 def test_check_finds_and_repairs_what_is_safe(store: LeaseStore, keys: Keys, run: Ctl) -> None:
+    register(store, "198.18.0.1", POOL[0], POOL[-1])  # its subnet holds every address below
     lease(store, MAC1, POOL[0])
     assert store.reserve(MAC2, POOL[1])
     assert run("check") == "consistent: no problems found\n"

@@ -22,7 +22,6 @@ from etcdhcp.etcd import (
     LeaseNotFound,
     first_value,
     prefix_end,
-    range_values,
 )
 from etcdhcp.etcdwire import absent, get, present, put, value_is
 
@@ -53,12 +52,12 @@ def test_range_put_and_prefix(etcd: Etcd, etcd_prefix: str) -> None:
     assert etcd.range(f"{p}nope").kvs == []
     limited = etcd.range(p, prefix_end(p), limit=4)
     assert len(limited.kvs) == 4 and limited.more and limited.count == 10
-    keys_only = etcd.prefix(p, keys_only=True)
+    keys_only = etcd.range(p, prefix_end(p), keys_only=True)
     assert len(keys_only.kvs) == 10 and all(kv.value == b"" for kv in keys_only.kvs)
-    assert etcd.prefix(p, count_only=True).count == 10
+    assert etcd.range(p, prefix_end(p), count_only=True).count == 10
     # Something beside the prefix is not included.
     etcd.txn([], [put(p[:-1] + ";", "outside")])
-    assert etcd.prefix(p, count_only=True).count == 10
+    assert etcd.range(p, prefix_end(p), count_only=True).count == 10
 
 
 def test_txn_outcomes_are_counted(etcd: Etcd, etcd_prefix: str) -> None:
@@ -69,7 +68,9 @@ def test_txn_outcomes_are_counted(etcd: Etcd, etcd_prefix: str) -> None:
     assert sample("etcdhcp_etcd_requests_total", op="txn", outcome="failed_compare") >= failed + 1
     response = etcd.txn([value_is(key, "yes")], [get(key)])
     assert response.succeeded
-    assert range_values(response.responses[0]) == [(key.encode(), b"yes")]
+    assert [(kv.key, kv.value) for kv in response.responses[0].response_range.kvs] == [
+        (key.encode(), b"yes")
+    ]
     assert first_value(response.responses[0]) == b"yes"
 
 
@@ -99,7 +100,7 @@ def test_choose_falls_back_to_otherwise(etcd: Etcd, etcd_prefix: str) -> None:
     assert choice.index is None
     assert first_value(choice.responses[0]) == b"1"
     assert first_value(choice.responses[1]) is None
-    assert etcd.prefix(p, count_only=True).count == 1  # no branch wrote anything
+    assert etcd.range(p, prefix_end(p), count_only=True).count == 1  # no branch wrote anything
     only = etcd.choose([Branch([absent(f"{p}a")], [put(f"{p}b0", "x")])])
     assert only.index is None and list(only.responses) == []
     first = etcd.choose([Branch([present(f"{p}a")], [put(f"{p}b0", "x")])])
@@ -287,7 +288,7 @@ def test_check_access_passes_with_permission_and_writes_nothing(
     etcd: Etcd, etcd_prefix: str
 ) -> None:
     etcd.check_access(etcd_prefix)
-    assert etcd.prefix(etcd_prefix).count == 0
+    assert etcd.range(etcd_prefix, prefix_end(etcd_prefix)).count == 0
 
 
 def test_brief_outages_are_not_logged_one_by_one(
@@ -447,7 +448,8 @@ def test_many_concurrent_choices_each_get_their_own_answer(etcd: Etcd, etcd_pref
         (index is None) == (key.endswith(("-0", "-5", "-10", "-15", "-20")))
         for key, index in outcomes.items()
     )
-    stored = dict(range_values(etcd.txn([], [get(p, prefix_end(p))]).responses[0]))
+    response = etcd.txn([], [get(p, prefix_end(p))]).responses[0]
+    stored = {kv.key: kv.value for kv in response.response_range.kvs}
     assert sum(v == b"new" for v in stored.values()) == 64 * 20
     batches = sample("etcdhcp_etcd_batch_size_count") - batches_before
     assert batches < 64 * 25  # some requests carried several transactions

@@ -3,10 +3,13 @@
 Properties (hypothesis) over arbitrary bytes, mutated real-client requests and
 requests crafted field by field: `codec.decode` returns a Request or raises
 `codec.Malformed` and nothing else, allocates in proportion to the frame, and every
-frame it accepts goes through the RFC 2131 helpers, the Responder on a real
+frame it accepts goes through the RFC 2131 helpers, the pipeline on a real
 LeaseStore (the session's etcd) and the reply encoder without an exception. The
 server counts each frame it drops. A bounded coverage-guided run of the atheris
-harness (tests/fuzz/fuzz_decode.py) checks the same from a subprocess.
+harness (tests/fuzz/fuzz_decode.py) checks the same from a subprocess. Client-class
+expressions (tests/fuzz/class_tests.py) evaluate every such request, and requests
+with any option bytes at all, to a bool; the expression compiler turns any text into
+an Expression or an ExpressionError; tests/fuzz/fuzz_expressions.py fuzzes both.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from etcdhcp import codec, metrics
+from etcdhcp import codec, expressions, metrics
 from etcdhcp.etcd import Etcd
-from etcdhcp.rfc2131 import Network, Responder, destination, ordered_options, request_state
-from etcdhcp.server import DhcpServer
-from fuzz import hostile
-from stores import make_store
+from etcdhcp.options import assemble
+from etcdhcp.pipeline import Exchange, Pipeline
+from etcdhcp.rfc2131 import destination, request_state
+from etcdhcp.scopes import Link, ScopeSet
+from fuzz import class_tests, hostile
+from stores import make_store, scope_of
 
 SERVER_IP = "198.18.0.1"
 SUBNET = ipaddress.IPv4Network("198.18.0.0/24")
@@ -55,12 +60,16 @@ WITH_ETCD = settings(
 
 
 def _decode(frame: bytes) -> codec.Request | None:
-    """decode's only two outcomes: a Request, or Malformed (None here)."""
+    """decode's only two outcomes: a client's Request, or Malformed (None here)."""
     try:
-        return codec.decode(frame)
+        request = codec.decode(frame)
     except codec.Malformed as exc:
         assert exc.reason and exc.reason.isidentifier(), exc  # a usable metric label
         return None
+    # What the rest of the server relies on without checking again.
+    assert request.op == 1 and request.htype == 1 and request.hlen == 6
+    assert request.message_type in codec.CLIENT_MESSAGE_TYPES
+    return request
 
 
 # ---- strategies ------------------------------------------------------------------------
@@ -153,10 +162,7 @@ def test_decode_of_arbitrary_bytes_is_a_request_or_malformed(frame: bytes) -> No
 @FAST
 @given(frame=mutated_frames())
 def test_decode_of_mutated_client_requests_is_a_request_or_malformed(frame: bytes) -> None:
-    request = _decode(frame)
-    if request is not None:
-        assert request.op == 1 and request.htype == 1 and request.hlen == 6
-        assert request.message_type in codec.CLIENT_MESSAGE_TYPES
+    _decode(frame)
 
 
 @FAST
@@ -202,22 +208,42 @@ def test_every_hostile_defect_is_rejected_with_a_reason() -> None:
 # ---- the whole decision path, on a real store ------------------------------------------
 
 
+LINK = Link("eth0", SERVER_IP)
+
+
+class _NoPort:
+    """A malformed frame is never answered: sending through this fails the test."""
+
+    mac = "02:00:5e:00:00:01"
+
+    def send_frame(self, frame: bytes) -> None:
+        raise AssertionError("a reply to a malformed frame")
+
+    send_datagram = send_frame  # type: ignore[assignment]
+
+
 @pytest.fixture
-def responder(etcd_server: Any, etcd_prefix: str) -> Responder:
-    """A Responder on a real LeaseStore: a small pool, so exhaustion paths run too."""
+def responder(etcd_server: Any, etcd_prefix: str) -> Pipeline:
+    """The pipeline on a real LeaseStore: a small pool, so exhaustion paths run too."""
     etcd = Etcd([etcd_server.endpoint], timeout=5.0)
+    view = ScopeSet([scope_of("198.18.0.10", "198.18.0.14", subnet=str(SUBNET))])
     store = make_store(
-        etcd, etcd_prefix, "198.18.0.10", "198.18.0.14", offer_hold=2, decline_time=5
+        etcd,
+        etcd_prefix,
+        "198.18.0.10",
+        "198.18.0.14",
+        offer_hold=2,
+        decline_time=5,
+        scopes=lambda: view,
     )
     store.seed()
-    network = Network(SERVER_IP, SUBNET, SERVER_IP, (SERVER_IP,), 60)
-    return Responder(network, store)
+    return Pipeline(store, store.scopes)
 
 
 @WITH_ETCD
 @given(frame=st.one_of(mutated_frames(), crafted_frames(well_formed=True)))
 def test_decoded_frames_get_an_answer_or_silence_never_an_error(
-    responder: Responder, frame: bytes
+    responder: Pipeline, frame: bytes
 ) -> None:
     request = _decode(frame)
     event("decoded" if request else "malformed")
@@ -234,9 +260,10 @@ def test_decoded_frames_get_an_answer_or_silence_never_an_error(
     )
     for value in (request.mac, request.type_name, request.hostname, request.client_id):
         assert value is None or isinstance(value, str | bytes)
-    ordered_options(request, codec.ACK, SERVER_IP, responder.network.config_options(True))
+    scope = responder.scopes().scopes[0]
+    assemble(request, codec.ACK, SERVER_IP, scope, "198.18.0.10", 60)
     # The decision on the real store, then the reply as it would go on the wire.
-    reply = responder.respond(request)
+    reply = responder.respond(Exchange(request, LINK))
     event(f"reply: {reply.type_name if reply else 'none'}")
     if reply is None:
         return
@@ -251,8 +278,7 @@ def test_decoded_frames_get_an_answer_or_silence_never_an_error(
         )
 
 
-def test_the_server_counts_every_malformed_frame_it_drops(responder: Responder) -> None:
-    server = DhcpServer(responder, SERVER_IP)  # no link: a malformed frame never replies
+def test_the_server_counts_every_malformed_frame_it_drops(responder: Pipeline) -> None:
     reasons = {e.reason for _, f in hostile.hostile_frames(200, seed=3) for e in _malformed(f)}
 
     def total() -> float:
@@ -263,7 +289,7 @@ def test_the_server_counts_every_malformed_frame_it_drops(responder: Responder) 
 
     before = total()
     for _, frame in hostile.hostile_frames(200, seed=3):
-        server.handle(frame)
+        responder.handle(frame, LINK, _NoPort())
     assert total() == before + 200
 
 
@@ -314,3 +340,141 @@ def test_atheris_harness_runs_bounded_without_a_crash(tmp_path: Path) -> None:
 
 def packets_mac(n: int) -> str:
     return f"02:00:5e:f0:00:{n:02x}"
+
+
+# ---- client-class expressions ----------------------------------------------------------
+
+CLASS_TESTS = class_tests.compiled()
+CLASS_NAMES = st.lists(st.sampled_from(["ALL", "KNOWN", "c0", "c3", "VENDOR_CLASS_x"]))
+# Option values shaped like what the expressions parse (TLVs, vendor blocks), often cut short.
+TLVS = st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=20)), max_size=6).map(
+    lambda pairs: b"".join(bytes((c, len(v))) + v for c, v in pairs)
+)
+SHAPED_VALUE = st.one_of(
+    st.binary(max_size=300),
+    TLVS,
+    st.tuples(st.binary(min_size=4, max_size=4), TLVS).map(
+        lambda t: t[0] + bytes((len(t[1]),)) + t[1]
+    ),
+    st.tuples(st.binary(max_size=6), TLVS, st.integers(0, 40)).map(lambda t: (t[0] + t[1])[: t[2]]),
+)
+CLASS_OPTION_CODES = st.one_of(
+    st.sampled_from([3, 12, 43, 50, 51, 53, 55, 57, 60, 61, 77, 82, 93, 124, 125]),
+    st.integers(0, 255),
+)
+
+
+def _classify_all(request: codec.Request, classes: list[str], iface: str = "eth0") -> None:
+    context = expressions.Context(iface=iface)
+    matched = expressions.classify(request, CLASS_TESTS, context)
+    assert matched[0] == "ALL" and set(matched) <= {"ALL", *(n for n, _ in CLASS_TESTS)} | {
+        c for c in matched if c.startswith("VENDOR_CLASS_")
+    }
+    for _, test in CLASS_TESTS:
+        assert test.evaluate(request, classes, context) in (True, False)
+
+
+@FAST
+@given(frame=st.one_of(mutated_frames(), crafted_frames(well_formed=True)), classes=CLASS_NAMES)
+def test_class_expressions_evaluate_every_decoded_request(frame: bytes, classes: list[str]) -> None:
+    request = _decode(frame)
+    event("decoded" if request else "malformed")
+    if request is not None:
+        _classify_all(request, classes)
+
+
+@FAST
+@given(
+    options=st.dictionaries(CLASS_OPTION_CODES, SHAPED_VALUE, max_size=10),
+    header=st.tuples(
+        st.integers(0, 255), st.integers(0, 255), st.integers(0, 2**32 - 1), ADDRESSES, ADDRESSES
+    ),
+    chaddr=st.binary(min_size=16, max_size=16),
+    classes=CLASS_NAMES,
+    iface=st.text(max_size=16),
+)
+def test_class_expressions_evaluate_requests_with_any_option_bytes(
+    options: dict[int, bytes],
+    header: tuple[int, int, int, ipaddress.IPv4Address, ipaddress.IPv4Address],
+    chaddr: bytes,
+    classes: list[str],
+    iface: str,
+) -> None:
+    """Requests the codec would refuse too (any hlen, any option 53), straight to the tests."""
+    htype, hlen, xid, ciaddr, giaddr = header
+    request = codec.Request(
+        op=1, htype=htype, hlen=hlen, hops=0, xid=xid, secs=0, flags=0, ciaddr=str(ciaddr),
+        yiaddr="0.0.0.0", siaddr="0.0.0.0", giaddr=str(giaddr), chaddr=chaddr, options=options,
+    )  # fmt: skip
+    _classify_all(request, classes, iface)
+
+
+EXPRESSION_TOKENS = st.sampled_from(
+    [*"()[],.*+", "==", "'a'", "''", "0x0a", "0x", "1", "-1", "4294967296", "10.0.0.1", "::1",
+     "1.2.3.999", "option", "relay4", "relay6", "vendor", "vendor-class", "pkt", "pkt4", "pkt6",
+     "member('c0')", "member('x')", "substring", "split", "concat", "ifelse", "hexstring",
+     "addrtotext", "uint16totext", "int8totext", "text", "hex", "exists", "data", "enterprise",
+     "mac", "msgtype", "iface", "len", "all", "and", "or", "not", "host-name", "'", "=", "\n"]
+)  # fmt: skip
+
+
+@FAST
+@given(
+    text=st.one_of(
+        st.text(max_size=80),
+        st.lists(EXPRESSION_TOKENS, max_size=30).map(" ".join),
+        st.lists(EXPRESSION_TOKENS, max_size=30).map("".join),
+        # A real test with a slice replaced by a token: mostly near-valid text.
+        st.tuples(
+            st.sampled_from(class_tests.TESTS),
+            st.integers(0, 90),
+            st.integers(0, 90),
+            EXPRESSION_TOKENS,
+        ).map(lambda t: t[0][: t[1]] + t[3] + t[0][t[2] :]),
+    )
+)
+def test_expression_compiler_returns_an_expression_or_one_error_line(text: str) -> None:
+    try:
+        expression = expressions.compile(text, ["c0"], class_tests.NAMES)
+    except expressions.ExpressionError as exc:
+        event("error")
+        assert str(exc).startswith("at ") and "\n" not in str(exc)
+        return
+    event("compiled")
+    for payload in BASE_PAYLOADS:
+        assert expression.evaluate(codec.decode_bootp(payload), ["c0"]) in (True, False)
+
+
+EXPRESSION_ATHERIS_RUNS = 30_000
+
+
+def test_atheris_expression_harness_runs_bounded_without_a_crash(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, payload in enumerate(hostile.base_payloads()):
+        (corpus / f"frame-{i}").write_bytes(b"\x00" + hostile.wrap(payload, packets_mac(i)))
+    for i, text in enumerate(class_tests.TESTS):
+        (corpus / f"text-{i}").write_bytes(b"\x02" + text.encode())
+    argv = [
+        sys.executable,
+        str(FUZZ_DIR / "fuzz_expressions.py"),
+        f"-runs={EXPRESSION_ATHERIS_RUNS}",
+        "-seed=1",
+        "-max_len=1600",
+        "-timeout=20",
+        "-rss_limit_mb=2048",
+        f"-artifact_prefix={tmp_path}/",
+        str(corpus),
+    ]
+    out = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env={"PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'tests'}", "PATH": "/usr/bin:/bin"},
+    )
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    assert f"Done {EXPRESSION_ATHERIS_RUNS} runs" in log, log[-4000:]
+    assert not list(tmp_path.glob("crash-*")) and not list(tmp_path.glob("timeout-*"))

@@ -61,7 +61,7 @@ def test_etcdhcp_page_documents_every_flag_as_help_does() -> None:
             default = "none" if flag.default is None else flag.default
             assert f"Default: {default}." in entry, flag.name
     documented = documented_options(text)
-    assert documented == {f"--{f.name}" for f in FLAGS} | {"--version"}
+    assert documented == {f"--{f.name}" for f in FLAGS} | {"--version", "--print-config"}
 
 
 def test_etcdhcpctl_page_documents_every_option_and_command() -> None:

@@ -10,18 +10,20 @@ import pytest
 
 from etcdhcp import metrics
 from etcdhcp.etcd import Etcd
-from etcdhcp.reseeder import Reseeder
+from etcdhcp.reseeder import RECLAIM_SPREAD, ExpiryIndex, Reseeder
 from etcdhcp.store import LeaseStore
 from stores import make_store
 from waiting import wait_until
 
 POOL = [f"198.18.0.{i}" for i in range(10, 15)]
 OUTSIDE = "198.18.0.200"
-MAC1, MAC2 = "02:00:5e:00:00:01", "02:00:5e:00:00:02"
+MAC1, MAC2, MAC3 = "02:00:5e:00:00:01", "02:00:5e:00:00:02", "02:00:5e:00:00:03"
 
 
-def gauge(state: str) -> float | None:
-    return metrics.REGISTRY.get_sample_value("etcdhcp_pool_addresses", {"state": state})
+def gauge(state: str, scope: str = "0") -> float | None:
+    """The pool gauge of the test store's scope (the flags' scope, id 0)."""
+    labels = {"scope": scope, "state": state}
+    return metrics.REGISTRY.get_sample_value("etcdhcp_pool_addresses", labels)
 
 
 def pool_store(etcd: Etcd, prefix: str, **kw: Any) -> LeaseStore:
@@ -29,12 +31,17 @@ def pool_store(etcd: Etcd, prefix: str, **kw: Any) -> LeaseStore:
 
 
 @pytest.fixture
-def running() -> Iterator[Callable[[LeaseStore], Reseeder]]:
-    """Starts reseeders (a long interval: only the watch can act) and always stops them."""
+def running() -> Iterator[Callable[..., Reseeder]]:
+    """Starts reseeders (a long interval: only the watches can act) and always stops them.
+
+    `spread` fixes the server's random delay past a lease's due time.
+    """
     started: list[Reseeder] = []
 
-    def start(store: LeaseStore) -> Reseeder:
+    def start(store: LeaseStore, spread: float | None = None) -> Reseeder:
         reseeder = Reseeder(store, interval=3600)
+        if spread is not None:
+            reseeder._spread = spread
         reseeder.full_pass()
         reseeder.start()
         started.append(reseeder)
@@ -54,21 +61,26 @@ def test_full_pass_seeds_reclaims_and_sets_the_gauges(
     store = pool_store(etcd, etcd_prefix, clock=lambda: now[0])
     reseeder = Reseeder(store, interval=3600)
     reseeder.full_pass()
-    assert store.counts() == {"free": 5, "offered": 0, "leased": 0, "quarantined": 0}
-    assert gauge("free") == 5 and gauge("leased") == 0
+    assert store.counts() == {"free": 5, "offered": 0, "leased": 0, "reserved": 0, "quarantined": 0}
+    assert gauge("free") == 5 and gauge("leased") == 0 and gauge("reserved") == 0
 
     assert store.offer(MAC1, POOL[4]) == POOL[4]
     assert store.commit(MAC2, POOL[0], allow_free=True).lease
+    assert store.reserve(MAC3, POOL[1])
     reseeder.update_gauges()
-    assert (gauge("free"), gauge("offered"), gauge("leased")) == (3, 1, 1)
+    assert (gauge("free"), gauge("offered"), gauge("leased"), gauge("reserved")) == (2, 1, 1, 1)
 
     etcd_client.delete(f"{etcd_prefix}ips::free::{POOL[3]}")  # an address in no state
     now[0] += 2 * 60 + 1  # the lease of MAC2 is past its absolute end
     reseeder.full_pass()
     assert store.lease_by_mac(MAC2) is None
     counts = store.counts()
-    assert counts == {"free": 4, "offered": 1, "leased": 0, "quarantined": 0}
-    assert gauge("free") == 4 and gauge("leased") == 0 and gauge("offered") == 1
+    assert counts == {"free": 3, "offered": 1, "leased": 0, "reserved": 1, "quarantined": 0}
+    assert gauge("free") == 3 and gauge("leased") == 0 and gauge("offered") == 1
+    # A free key written by hand outside every pool is counted apart, not as free.
+    etcd_client.put(f"{etcd_prefix}ips::free::198.18.9.9", "198.18.9.9")
+    reseeder.update_gauges()
+    assert gauge("free") == 3 and gauge("free", scope="outside") == 1
 
 
 def test_expired_offer_returns_through_the_watch(
@@ -83,7 +95,7 @@ def test_expired_offer_returns_through_the_watch(
     # etcd ends the offer's lease after 2-3 s; the watch frees it about a second later,
     # long before the 3600 s interval.
     wait_until(lambda: store.counts()["free"] == 5, 10.0, "the expired offer back in the pool")
-    assert store.counts() == {"free": 5, "offered": 0, "leased": 0, "quarantined": 0}
+    assert store.counts() == {"free": 5, "offered": 0, "leased": 0, "reserved": 0, "quarantined": 0}
     assert etcd.range(f"{etcd_prefix}nics::offered::{MAC1}").kvs == []
 
 
@@ -107,4 +119,88 @@ def test_released_out_of_range_address_does_not_come_back(
     # ... the released out-of-range one stays out, also after a full pass.
     reseeder.full_pass()
     assert etcd_client.get(f"{etcd_prefix}ips::free::{OUTSIDE}")[0] is None
-    assert store.counts() == {"free": 5, "offered": 0, "leased": 0, "quarantined": 0}
+    assert store.counts() == {"free": 5, "offered": 0, "leased": 0, "reserved": 0, "quarantined": 0}
+
+
+def test_expiry_index_orders_replaces_and_retries() -> None:
+    index = ExpiryIndex()
+    assert index.next_time() is None and index.due(1e12) == []
+    assert index.set("a", 30.0)  # the soonest
+    assert index.set("b", 10.0)
+    assert not index.set("c", 20.0)
+    assert index.set("b", 40.0) is False  # moved later: "c" is the soonest now
+    index.set("c", None)  # gone
+    assert index.next_time() == 30.0 and len(index) == 2
+    assert index.due(29.9) == []
+    assert index.due(35.0) == ["a"]
+    index.retry(["a", "b"], 50.0)  # "b" has a time of its own: kept
+    assert index.due(45.0) == ["b"]
+    assert index.due(50.0) == [] and index.due(50.01) == ["a"] and len(index) == 0
+    for n in range(500):  # renewals leave stale entries; they do not pile up
+        index.set("a", float(n))
+    assert len(index._heap) <= 2 * len(index) + 64
+    index.replace({"x": 5.0, "y": 1.0})
+    assert index.next_time() == 1.0 and index.due(10.0) == ["y", "x"]
+
+
+def reclaimed_at(keys: Any, ips: list[str], bound: float) -> dict[str, float]:
+    """When (unix time) each of `ips` was first seen free again, polled every 50 ms."""
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + bound
+    while len(seen) < len(ips) and time.monotonic() < deadline:
+        for ip in ips:
+            if ip not in seen and keys.get(f"ips::free::{ip}") == ip:
+                seen[ip] = time.time()
+        time.sleep(0.05)
+    assert len(seen) == len(ips), f"only {sorted(seen)} came back within {bound}s"
+    return seen
+
+
+def test_expired_leases_come_back_within_seconds_on_other_servers(
+    etcd: Etcd,
+    etcd_prefix: str,
+    keys: Any,
+    running: Callable[..., Reseeder],
+) -> None:
+    """A server grants every address and vanishes; the others reclaim each lease once
+    it is due (expiry + skew + their spread), not at the next full pass nor the etcd TTL."""
+    # The granting server's clock lags 55 s: its 60 s leases end 5 s from now by the
+    # record, while their etcd TTL (2 x 60 s by its clock) lasts two minutes.
+    granting = pool_store(etcd, etcd_prefix, clock=lambda: time.time() - 55)
+    granting.seed()
+    for n, ip in enumerate(POOL):
+        assert granting.commit(f"02:00:5e:00:01:{n:02x}", ip, allow_free=True).lease
+    records = {lease.ip: lease for lease in granting.leases()}
+    assert granting.counts()["free"] == 0
+    first = pool_store(etcd, etcd_prefix, server_id="198.18.0.2")
+    second = pool_store(etcd, etcd_prefix, server_id="198.18.0.3")
+    first_reseeder = running(first, spread=0.0)
+    running(second, spread=1.0)
+    calls = {"first": 0, "second": 0}
+    for name, store in (("first", first), ("second", second)):
+        real = store.reclaim_due
+
+        def counted(ips: Any, real: Any = real, name: str = name) -> int:
+            calls[name] += 1
+            return real(ips)
+
+        store.reclaim_due = counted  # type: ignore[method-assign]
+    # A renewal (by the granting server, 1 s before the end) keeps one lease.
+    kept = POOL[0]
+    time.sleep(max(0.0, records[kept].expires - 1 - time.time()))
+    renewal = granting.commit(records[kept].mac, kept, allow_free=False)
+    assert renewal.renewed and renewal.lease and renewal.lease.expires
+    back = reclaimed_at(keys, POOL[1:], bound=15.0)
+    skew = first.expiry_skew
+    delays = [back[ip] - records[ip].expires for ip in POOL[1:]]
+    assert all(skew <= d <= skew + 1.0 for d in delays), delays
+    assert keys.get(f"ips::leased::{kept}") == records[kept].mac
+    assert calls["first"] >= 1
+    assert calls["second"] == 0  # it saw the first server's deletes before its own time
+    # With the first server gone, the second one reclaims the renewed lease in its turn.
+    first_reseeder.stop()
+    back = reclaimed_at(keys, [kept], bound=15.0)
+    delay = back[kept] - renewal.lease.expires
+    assert skew + 1.0 <= delay <= skew + 2.0, delay
+    assert calls["second"] >= 1
+    assert 0.0 <= Reseeder(first, interval=1)._spread <= RECLAIM_SPREAD

@@ -1,45 +1,60 @@
-"""rfc2131: the pure helpers, then Responder against a LeaseStore on the real etcd."""
+"""rfc2131: the pure decisions (no etcd, no socket): intents, conclusions, destinations."""
 
 from __future__ import annotations
-
-import ipaddress
-import json
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
 import packets
-from conftest import Keys
 from etcdhcp import codec
 from etcdhcp.codec import ACK, NAK, OFFER, Reply, decode
-from etcdhcp.etcd import Etcd
 from etcdhcp.rfc2131 import (
+    Commit,
+    Decline,
     Destination,
-    Network,
-    Responder,
+    Drop,
+    Ignore,
+    Inform,
+    Nak,
+    Offer,
+    Release,
+    Withdraw,
+    conclude,
+    decide,
     destination,
-    ordered_options,
     request_state,
 )
-from etcdhcp.store import LeaseStore
-from stores import make_store
+from etcdhcp.scopes import Scope, ScopeSet, parse_shared_network, parse_subnet
+from etcdhcp.store import Commit as StoreCommit
+from etcdhcp.store import Lease
 
 SERVER = packets.SERVER_IP
 OTHER_SERVER = "198.18.0.2"
-POOL = [f"198.18.0.{i}" for i in range(10, 15)]
-NETWORK = Network(
-    server_ip=SERVER,
-    subnet=ipaddress.IPv4Network("198.18.0.0/24"),
-    router="198.18.0.1",
-    dns=("198.18.0.3", "198.18.0.4"),
-    lease_time=60,
-)
 mac = packets.mac
 
+LAN = parse_subnet(
+    {
+        "id": 1,
+        "subnet": "198.18.0.0/24",
+        "pools": [{"pool": "198.18.0.10 - 198.18.0.14"}],
+        "valid-lifetime": 600,
+        "min-valid-lifetime": 60,
+        "max-valid-lifetime": 3600,
+    }
+)
+SHARED = parse_shared_network(
+    {
+        "name": "floor-2",
+        "subnet4": [
+            {"id": 2, "subnet": "198.18.2.0/24", "pools": [{"pool": "198.18.2.10 - 198.18.2.20"}]},
+            {"id": 3, "subnet": "198.18.3.0/24", "pools": [{"pool": "198.18.3.10 - 198.18.3.20"}]},
+        ],
+    }
+)
+VIEW = ScopeSet([LAN, *SHARED])
 
-# ---- pure helpers ----------------------------------------------------------------------
+
+def decided(raw: bytes, scope: Scope = LAN) -> object:
+    return decide(decode(raw), scope, VIEW, SERVER)
 
 
 @pytest.mark.parametrize(
@@ -61,43 +76,93 @@ def test_request_state(raw: bytes, state: str) -> None:
     assert request_state(decode(raw)) == state
 
 
-def test_ordered_options_follow_the_parameter_request_list() -> None:
-    agent = b"\x01\x03abc"
-    client_id = b"\x01" + codec.mac_to_bytes(mac(1))
-    req = decode(
-        packets.discover(
+def test_discover_offers_from_the_scope_and_its_shared_network() -> None:
+    assert decided(packets.discover(mac(1))) == Offer((LAN,), None)
+    assert decided(packets.discover(mac(1)), SHARED[1]) == Offer((SHARED[1], SHARED[0]), None)
+
+
+def test_discover_keeps_a_requested_address_only_on_its_link() -> None:
+    assert decided(packets.discover(mac(1), requested="198.18.0.12")).requested == "198.18.0.12"
+    assert decided(packets.discover(mac(1), requested="198.18.2.12")).requested is None
+    shared = decided(packets.discover(mac(1), requested="198.18.3.12"), SHARED[0])
+    assert shared.requested == "198.18.3.12"  # a sibling subnet of the same link
+
+
+def test_selecting_request_commits_the_requested_address() -> None:
+    intent = decided(packets.request(mac(1), requested="198.18.0.12", server_id=SERVER))
+    assert intent == Commit("198.18.0.12", LAN, 600, allow_free=True, silent_if_unknown=False)
+
+
+def test_selecting_another_server_withdraws_our_offer() -> None:
+    raw = packets.request(mac(1), requested="198.18.0.12", server_id=OTHER_SERVER)
+    assert decided(raw) == Withdraw("198.18.0.12")
+    assert conclude(Withdraw("198.18.0.12"), True).ignored == "other_server"
+
+
+def test_a_requested_lease_time_is_clamped_to_the_scope() -> None:
+    for asked, granted in ((30, 60), (1200, 1200), (86400, 3600)):
+        raw = packets.request(
             mac(1),
-            options=[("client_id", client_id), ("param_req_list", [6, 53, 99, 3, 54, 51])],
-            extra=[(82, agent)],
+            requested="198.18.0.12",
+            server_id=SERVER,
+            options=[("lease_time", asked)],
         )
-    )
-    options = ordered_options(req, OFFER, SERVER, NETWORK.config_options(True))
-    codes = [code for code, _ in options]
-    # 53, 54 first; then 6, 3, 51 in PRL order; the rest sorted; 61 echoed; 82 last.
-    assert codes == [53, 54, 6, 3, 51, 1, 58, 59, 61, 82]
-    values = dict(options)
-    assert values[53] == bytes((OFFER,))
-    assert values[54] == codec.ip_option(SERVER)
-    assert values[61] == client_id
-    assert values[82] == agent
+        assert decided(raw).lease_time == granted
 
 
-def test_ordered_options_for_dhclient() -> None:
-    req = decode(packets.dhclient_discover(mac(1)))
-    options = ordered_options(req, OFFER, SERVER, NETWORK.config_options(True))
-    assert [code for code, _ in options] == [53, 54, 1, 3, 6, 51, 58, 59]
+def test_init_reboot_and_renewal_off_the_link_are_naked() -> None:
+    intent = decided(packets.request(mac(1), requested="198.18.9.9"))
+    assert isinstance(intent, Nak) and "not on this network" in intent.why
+    renew = decided(packets.renew(mac(1), "10.0.0.5"))
+    assert isinstance(renew, Nak)
+    assert conclude(renew, None).message_type == NAK
 
 
-def test_config_options_lease_times() -> None:
-    net = Network(SERVER, ipaddress.IPv4Network("198.18.0.0/20"), "198.18.0.1", ("1.1.1.1",), 3600)
-    options = net.config_options(True)
-    assert options[1] == codec.ip_option("255.255.240.0")
-    assert options[3] == codec.ip_option("198.18.0.1")
-    assert options[6] == codec.ip_option("1.1.1.1")
-    assert options[51] == codec.u32_option(3600)
-    assert options[58] == codec.u32_option(1800)  # T1 = 50%
-    assert options[59] == codec.u32_option(3150)  # T2 = 87.5%
-    assert set(net.config_options(False)) == {1, 3, 6}  # INFORM: no lease options
+def test_init_reboot_of_an_unknown_client_is_silent() -> None:
+    intent = decided(packets.request(mac(1), requested="198.18.0.12"))
+    assert intent == Commit("198.18.0.12", LAN, 600, allow_free=False, silent_if_unknown=True)
+    assert conclude(intent, StoreCommit(None, refusal="no_record")).ignored == "no_record"
+    naked = conclude(intent, StoreCommit(None, refusal="taken"))
+    assert naked.message_type == NAK and "taken" in (naked.nak_reason or "")
+
+
+def test_renewal_in_a_sibling_subnet_is_committed_there() -> None:
+    intent = decided(packets.renew(mac(1), "198.18.3.15"), SHARED[0])
+    assert isinstance(intent, Commit) and intent.scope is SHARED[1]
+
+
+def test_without_a_scope_only_what_names_an_address_is_acted_on() -> None:
+    """A removed scope's clients: their renewals are NAKed, releases honoured."""
+
+    def unscoped(raw: bytes) -> object:
+        return decide(decode(raw), None, VIEW, SERVER)
+
+    assert unscoped(packets.release(mac(1), "203.0.113.9")) == Release("203.0.113.9")
+    assert isinstance(unscoped(packets.renew(mac(1), "203.0.113.9")), Nak)
+    assert unscoped(packets.rebind(mac(1), "203.0.113.9")) == Drop("no_scope")  # not ours
+    assert unscoped(packets.discover(mac(1))) == Drop("no_scope")
+    assert conclude(Drop("no_scope"), None).dropped == "no_scope"
+
+
+def test_release_decline_inform() -> None:
+    assert decided(packets.release(mac(1), "198.18.0.12")) == Release("198.18.0.12")
+    assert decided(packets.decline(mac(1), "198.18.0.12")) == Decline("198.18.0.12")
+    other = packets.decline(mac(1), "198.18.0.12", server_id=OTHER_SERVER)
+    assert decided(other) == Ignore("decline_not_ours")
+    assert decided(packets.inform(mac(1), "198.18.0.77")) == Inform(LAN)
+    assert decided(packets.inform(mac(1), "0.0.0.0")) == Ignore("inform_without_ciaddr")
+    assert conclude(Release("198.18.0.12"), False).ignored == "release_unknown"
+    assert conclude(Release("198.18.0.12"), True).ignored is None
+
+
+def test_conclusions_of_offers_and_commits() -> None:
+    offer = Offer((SHARED[0], SHARED[1]), None)
+    assert conclude(offer, None).ignored == "pool_exhausted"
+    made = conclude(offer, "198.18.3.11")
+    assert (made.message_type, made.yiaddr, made.scope) == (OFFER, "198.18.3.11", SHARED[1])
+    commit = Commit("198.18.0.12", LAN, 600, allow_free=True)
+    acked = conclude(commit, StoreCommit(Lease("198.18.0.12", mac(1))))
+    assert (acked.message_type, acked.lease_time) == (ACK, 600)
 
 
 def _reply_to(raw: bytes, message_type: int = ACK, yiaddr: str = "198.18.0.10") -> Reply:
@@ -115,336 +180,21 @@ def test_destination() -> None:
     nak = _reply_to(packets.renew(mac(1), "198.18.0.10"), NAK, "0.0.0.0")
     assert destination(nak) == Destination("255.255.255.255", 68, "ff:ff:ff:ff:ff:ff")
 
+    # A client with an address is answered at its own MAC: the kernel's neighbour
+    # table may still name the address's previous holder (issue 17, item 2).
     renewing = _reply_to(packets.renew(mac(1), "198.18.0.10"))
-    assert destination(renewing) == Destination("198.18.0.10", 68, None)
+    assert destination(renewing) == Destination("198.18.0.10", 68, mac(1))
+
+    # A client renewing from behind a router (its frame comes from the router's MAC):
+    # the ACK and the NAK go to the router, the only way back to it.
+    router = mac(99)
+    routed = _reply_to(packets.renew(mac(1), "198.18.32.10", src_mac=router))
+    assert destination(routed) == Destination("198.18.32.10", 68, router)
+    routed_nak = _reply_to(packets.renew(mac(1), "198.18.32.10", src_mac=router), NAK, "0.0.0.0")
+    assert destination(routed_nak) == Destination("198.18.32.10", 68, router)
 
     broadcast = _reply_to(packets.discover(mac(1), flags=codec.BROADCAST_FLAG), OFFER)
     assert destination(broadcast) == Destination("255.255.255.255", 68, "ff:ff:ff:ff:ff:ff")
 
     unicast = _reply_to(packets.discover(mac(1)), OFFER, "198.18.0.11")
     assert destination(unicast) == Destination("198.18.0.11", 68, mac(1))
-
-
-def test_network_contains() -> None:
-    assert NETWORK.contains("198.18.0.200")
-    assert not NETWORK.contains("198.19.0.1")
-    assert not NETWORK.contains(None)
-    assert not NETWORK.contains("not-an-ip")
-
-
-# ---- Responder on a real store ----------------------------------------------------------
-
-
-def seeded_store(etcd: Etcd, prefix: str, first: str, last: str, **kw: Any) -> LeaseStore:
-    store = make_store(etcd, prefix, first, last, **kw)
-    store.seed()
-    return store
-
-
-@pytest.fixture
-def store(etcd: Etcd, etcd_prefix: str) -> LeaseStore:
-    return seeded_store(etcd, etcd_prefix, POOL[0], POOL[-1])
-
-
-@pytest.fixture
-def responder(store: LeaseStore) -> Responder:
-    return Responder(NETWORK, store)
-
-
-def opts(reply: Reply) -> dict[int, bytes]:
-    return dict(reply.options)
-
-
-def ask(responder: Responder, raw: bytes) -> Reply | None:
-    return responder.respond(decode(raw))
-
-
-def offer_to(responder: Responder, client: str, **kw: Any) -> str:
-    reply = ask(responder, packets.discover(client, **kw))
-    assert reply is not None and reply.message_type == OFFER
-    return reply.yiaddr
-
-
-def bind(responder: Responder, client: str) -> str:
-    """DISCOVER, then a SELECTING REQUEST: the ACKed address."""
-    ip = offer_to(responder, client)
-    reply = ask(responder, packets.request(client, requested=ip, server_id=SERVER))
-    assert reply is not None and reply.message_type == ACK and reply.yiaddr == ip
-    return ip
-
-
-def test_discover_gets_an_offer_with_the_configuration(responder: Responder, keys: Keys) -> None:
-    reply = ask(responder, packets.dhclient_discover(mac(1)))
-    assert reply is not None
-    assert reply.message_type == OFFER
-    assert reply.yiaddr in POOL
-    options = opts(reply)
-    assert {1, 3, 6, 51, 54, 58, 59} <= set(options)
-    assert options[1] == codec.ip_option("255.255.255.0")
-    assert options[3] == codec.ip_option("198.18.0.1")
-    assert options[6] == codec.ip_option("198.18.0.3", "198.18.0.4")
-    assert options[51] == codec.u32_option(60)
-    assert options[54] == codec.ip_option(SERVER)
-    assert options[58] == codec.u32_option(30)
-    assert options[59] == codec.u32_option(52)
-    assert reply.options[0] == (53, bytes((OFFER,)))
-    # The offer is held for the client and out of the free pool.
-    assert keys.get(f"ips::offered::{reply.yiaddr}") == mac(1)
-    assert keys.get(f"nics::offered::{mac(1)}") == reply.yiaddr
-    assert keys.get(f"ips::free::{reply.yiaddr}") is None
-    # It goes out as an encodable frame to chaddr at yiaddr.
-    assert destination(reply) == Destination(reply.yiaddr, 68, mac(1))
-    assert len(codec.encode_bootp(reply, SERVER)) >= 300
-
-
-def test_second_discover_gets_the_same_address(responder: Responder) -> None:
-    first = offer_to(responder, mac(1))
-    assert offer_to(responder, mac(1)) == first
-    assert offer_to(responder, mac(2)) != first
-
-
-def test_discover_with_requested_free_address_gets_it(responder: Responder) -> None:
-    assert offer_to(responder, mac(1), requested="198.18.0.13") == "198.18.0.13"
-    # Taken (offered to mac 1): someone else asking for it gets another address.
-    assert offer_to(responder, mac(2), requested="198.18.0.13") != "198.18.0.13"
-    # Off the subnet: ignored, any pool address.
-    assert offer_to(responder, mac(3), requested="10.9.9.9") in POOL
-
-
-def test_selecting_request_acks_and_writes_the_contract_keys(
-    responder: Responder, keys: Keys
-) -> None:
-    ip = offer_to(responder, mac(1))
-    raw = packets.request(mac(1), requested=ip, server_id=SERVER, options=[("hostname", b"pc1")])
-    reply = ask(responder, raw)
-    assert reply is not None and reply.message_type == ACK
-    assert reply.yiaddr == ip
-    assert {1, 3, 6, 51, 54, 58, 59} <= set(opts(reply))
-    assert keys.get(f"ips::leased::{ip}") == mac(1)
-    assert keys.get(f"nics::leased::{mac(1)}") == ip
-    assert keys.get(f"ips::free::{ip}") is None
-    assert keys.get(f"ips::offered::{ip}") is None
-    assert keys.get(f"nics::offered::{mac(1)}") is None
-    info = json.loads(keys.get(f"leases::{ip}") or "{}")
-    assert info["mac"] == mac(1) and info["ip"] == ip
-    assert info["hostname"] == "pc1" and info["server"] == SERVER
-    assert info["expires"] == pytest.approx(info["granted"] + 60)
-
-
-def test_selecting_another_server_is_silent_and_returns_the_offer(
-    responder: Responder, keys: Keys
-) -> None:
-    ip = offer_to(responder, mac(1))
-    other = "198.18.0.99"
-    raw = packets.request(mac(1), requested=other, server_id=OTHER_SERVER)
-    assert ask(responder, raw) is None
-    assert keys.get(f"ips::free::{ip}") == ip
-    assert keys.get(f"ips::offered::{ip}") is None
-    assert keys.get(f"nics::offered::{mac(1)}") is None
-
-
-def test_selecting_another_server_keeps_an_offer_for_the_requested_address(
-    responder: Responder, keys: Keys
-) -> None:
-    ip = offer_to(responder, mac(1))
-    assert ask(responder, packets.request(mac(1), requested=ip, server_id=OTHER_SERVER)) is None
-    assert keys.get(f"ips::offered::{ip}") == mac(1)
-    assert keys.get(f"ips::free::{ip}") is None
-
-
-def test_init_reboot(responder: Responder, keys: Keys) -> None:
-    ip = bind(responder, mac(1))
-    # Its own address: ACK.
-    reply = ask(responder, packets.request(mac(1), requested=ip))
-    assert reply is not None and reply.message_type == ACK and reply.yiaddr == ip
-    # Another address: NAK, broadcast, with a message, and the lease is untouched.
-    wrong = next(a for a in POOL if a != ip)
-    nak = ask(responder, packets.request(mac(1), requested=wrong))
-    assert nak is not None and nak.message_type == NAK
-    assert nak.yiaddr == "0.0.0.0"
-    assert 51 not in opts(nak) and 56 in opts(nak)
-    assert destination(nak).mac == "ff:ff:ff:ff:ff:ff"
-    assert keys.get(f"nics::leased::{mac(1)}") == ip
-    # Off the subnet: NAK.
-    off = ask(responder, packets.request(mac(1), requested="10.1.2.3"))
-    assert off is not None and off.message_type == NAK
-    # A client we know nothing about: silence, and the address stays free.
-    before = keys.all()
-    assert ask(responder, packets.request(mac(2), requested=wrong)) is None
-    assert keys.all() == before
-
-
-def test_renewing_extends_the_lease(etcd: Etcd, etcd_prefix: str, keys: Keys) -> None:
-    now = [1_900_000_000.0]
-    store = seeded_store(etcd, etcd_prefix, POOL[0], POOL[-1], clock=lambda: now[0])
-    responder = Responder(NETWORK, store)
-    ip = bind(responder, mac(1))
-    first = json.loads(keys.get(f"leases::{ip}") or "{}")
-    now[0] += 20
-    reply = ask(responder, packets.renew(mac(1), ip))
-    assert reply is not None and reply.message_type == ACK
-    assert reply.yiaddr == ip
-    assert destination(reply) == Destination(ip, 68, None)
-    second = json.loads(keys.get(f"leases::{ip}") or "{}")
-    assert second["expires"] == pytest.approx(first["expires"] + 20)
-    assert keys.get(f"nics::leased::{mac(1)}") == ip
-    # Rebinding (broadcast from the bound address) is answered the same way.
-    now[0] += 20
-    rebind = ask(responder, packets.rebind(mac(1), ip))
-    assert rebind is not None and rebind.message_type == ACK
-    assert json.loads(keys.get(f"leases::{ip}") or "{}")["expires"] == pytest.approx(
-        first["expires"] + 40
-    )
-
-
-def test_renewing_an_address_leased_to_another_mac_is_naked(
-    responder: Responder, keys: Keys
-) -> None:
-    ip = bind(responder, mac(1))
-    reply = ask(responder, packets.renew(mac(2), ip))
-    assert reply is not None and reply.message_type == NAK
-    assert keys.get(f"ips::leased::{ip}") == mac(1)
-    assert keys.get(f"nics::leased::{mac(2)}") is None
-
-
-def test_renewing_off_subnet_is_naked(responder: Responder) -> None:
-    reply = ask(responder, packets.renew(mac(1), "10.0.0.5"))
-    assert reply is not None and reply.message_type == NAK
-
-
-def test_release_frees_only_the_owners_lease(responder: Responder, keys: Keys) -> None:
-    ip1 = bind(responder, mac(1))
-    ip2 = bind(responder, mac(2))
-    before = keys.all()
-    # A stranger releasing mac 1's address, and an unknown MAC: nothing changes.
-    assert ask(responder, packets.release(mac(2), ip1)) is None
-    assert ask(responder, packets.release(mac(9), ip1)) is None
-    assert ask(responder, packets.release(mac(9), "198.18.0.200")) is None
-    assert keys.all() == before
-    # The owner: its keys go, the address is free again, the other lease stays.
-    assert ask(responder, packets.release(mac(1), ip1)) is None
-    assert keys.get(f"ips::leased::{ip1}") is None
-    assert keys.get(f"nics::leased::{mac(1)}") is None
-    assert keys.get(f"leases::{ip1}") is None
-    assert keys.get(f"ips::free::{ip1}") == ip1
-    assert keys.get(f"ips::leased::{ip2}") == mac(2)
-
-
-def test_decline_quarantines_the_address(responder: Responder, keys: Keys) -> None:
-    ip = offer_to(responder, mac(1))
-    assert ask(responder, packets.decline(mac(1), ip)) is None
-    assert keys.get(f"ips::declined::{ip}") == mac(1)
-    assert keys.get(f"ips::free::{ip}") is None
-    assert keys.get(f"ips::offered::{ip}") is None
-    # Every other client gets the remaining four, never the declined one.
-    offered = {offer_to(responder, mac(10 + i)) for i in range(4)}
-    assert ip not in offered and len(offered) == 4
-    assert ask(responder, packets.discover(mac(20))) is None  # and then nothing is left
-    # A DECLINE naming another server, or for an address it does not hold, changes nothing.
-    before = keys.all()
-    other = next(iter(offered))
-    assert ask(responder, packets.decline(mac(10), other, server_id=OTHER_SERVER)) is None
-    assert ask(responder, packets.decline(mac(21), other)) is None
-    assert keys.all() == before
-
-
-def test_decline_of_a_bound_address(responder: Responder, keys: Keys) -> None:
-    ip = bind(responder, mac(1))
-    ask(responder, packets.decline(mac(1), ip))
-    assert keys.get(f"ips::declined::{ip}") == mac(1)
-    assert keys.get(f"ips::leased::{ip}") is None
-    assert keys.get(f"nics::leased::{mac(1)}") is None
-
-
-def test_inform(responder: Responder, keys: Keys) -> None:
-    before = keys.all()
-    reply = ask(responder, packets.inform(mac(1), "198.18.0.77"))
-    assert reply is not None and reply.message_type == ACK
-    assert reply.yiaddr == "0.0.0.0"
-    assert reply.ciaddr == "198.18.0.77"
-    assert set(opts(reply)) == {53, 54, 1, 3, 6}
-    assert destination(reply) == Destination("198.18.0.77", 68, None)
-    payload = codec.encode_bootp(reply, SERVER)
-    assert len(payload) == codec.BOOTP_MIN_LEN
-    assert payload[12:16] == bytes((198, 18, 0, 77)) and payload[16:20] == bytes(4)
-    assert keys.all() == before  # INFORM never touches leases
-    # Without ciaddr and not relayed there is nowhere to answer.
-    assert ask(responder, packets.inform(mac(1), "0.0.0.0")) is None
-
-
-def test_relayed_discover(responder: Responder) -> None:
-    agent = b"\x01\x08port-7/1\x02\x06\x02\x00\x5e\x00\x00\x99"
-    raw = packets.discover(mac(1), giaddr=packets.RELAY_IP, hops=1, extra=[(82, agent)])
-    reply = ask(responder, raw)
-    assert reply is not None and reply.message_type == OFFER
-    assert reply.options[-1] == (82, agent)
-    assert destination(reply) == Destination(packets.RELAY_IP, 67, None)
-    payload = codec.encode_bootp(reply, SERVER)
-    assert payload[24:28] == bytes((198, 18, 0, 254))  # giaddr kept
-    # A relay on a network we do not serve: dropped, nothing offered.
-    foreign = packets.discover(mac(2), giaddr="198.19.7.1", hops=1, extra=[(82, agent)])
-    assert ask(responder, foreign) is None
-
-
-def test_relayed_nak_sets_the_broadcast_flag(responder: Responder) -> None:
-    raw = packets.request(mac(1), ciaddr="10.0.0.5", giaddr=packets.RELAY_IP)
-    reply = ask(responder, raw)
-    assert reply is not None and reply.message_type == NAK
-    assert reply.flags & codec.BROADCAST_FLAG
-
-
-def test_pinned_device(responder: Responder, keys: Keys) -> None:
-    pinned = "198.18.0.12"
-    keys.put(f"nics::leased::{mac(7)}", pinned)
-    keys.put(f"ips::leased::{pinned}", mac(7))
-    keys.delete(f"ips::free::{pinned}")
-    assert offer_to(responder, mac(7)) == pinned
-    reply = ask(responder, packets.request(mac(7), requested=pinned, server_id=SERVER))
-    assert reply is not None and reply.message_type == ACK and reply.yiaddr == pinned
-    # Nobody else is offered the pinned address.
-    others = {offer_to(responder, mac(20 + i)) for i in range(4)}
-    assert pinned not in others
-
-
-def test_concurrent_discovers_get_distinct_addresses(
-    etcd: Etcd, etcd_prefix: str, keys: Keys
-) -> None:
-    store = seeded_store(etcd, etcd_prefix, "198.18.0.10", "198.18.0.29")  # 20 addresses
-    responder = Responder(NETWORK, store)
-    barrier = threading.Barrier(20)
-
-    def one(n: int) -> Reply | None:
-        req = decode(packets.discover(mac(100 + n)))
-        barrier.wait()
-        return responder.respond(req)
-
-    with ThreadPoolExecutor(max_workers=20) as pool:
-        replies = list(pool.map(one, range(20)))
-    addresses = [r.yiaddr for r in replies if r is not None]
-    assert len(addresses) == 20
-    assert len(set(addresses)) == 20
-    for n, ip in enumerate(addresses):
-        assert keys.get(f"ips::offered::{ip}") == mac(100 + n)
-    assert store.counts()["free"] == 0
-    # The pool is exhausted: the 21st client hears nothing.
-    assert ask(responder, packets.discover(mac(200))) is None
-
-
-@pytest.mark.parametrize(
-    ("ip", "inside"),
-    [
-        ("198.18.0.0", True),
-        ("198.18.0.255", True),
-        ("198.18.1.0", False),
-        ("198.17.255.255", False),
-        ("0.0.0.0", False),
-        ("198.18.0", False),  # short forms that inet_aton would take
-        ("198.18.00.1", False),  # leading zeros: not an address for ipaddress either
-        ("0xc6.18.0.1", False),
-        ("198.18.0.1\x00", False),
-        ("", False),
-        ("198.18.0.1 ", False),
-    ],
-)
-def test_network_contains_only_canonical_addresses_in_the_subnet(ip: str, inside: bool) -> None:
-    assert NETWORK.contains(ip) is inside

@@ -82,7 +82,13 @@ def test_seed_a_slash_20_is_batched_and_idempotent(etcd: Etcd, etcd_prefix: str)
         assert store.seed() == 4096
     assert txns[0] == 4096 // SEED_BATCH
     assert etcd_requests("txn") - metric >= txns[0]  # and the metric counted them
-    assert store.counts() == {"free": 4096, "offered": 0, "leased": 0, "quarantined": 0}
+    assert store.counts() == {
+        "free": 4096,
+        "offered": 0,
+        "leased": 0,
+        "reserved": 0,
+        "quarantined": 0,
+    }
     with counting(etcd, "txn") as txns:
         assert store.seed() == 0  # nothing missing: reads only, no write
     assert txns[0] == 0
@@ -98,7 +104,7 @@ def test_seed_restores_only_addresses_in_no_state(store: LeaseStore, keys: Keys)
     keys.delete(f"ips::free::{vanished}")
     assert store.seed() == 1
     assert keys.get(f"ips::free::{vanished}") == vanished
-    assert store.counts() == {"free": 3, "offered": 1, "leased": 1, "quarantined": 0}
+    assert store.counts() == {"free": 3, "offered": 1, "leased": 1, "reserved": 0, "quarantined": 0}
     assert keys.get(f"ips::free::{ip}") is None and keys.get(f"ips::free::{leased}") is None
 
 
@@ -107,7 +113,7 @@ def test_the_last_address_of_the_range_is_issued(store: LeaseStore, keys: Keys) 
     offered = {store.offer(f"02:00:5e:00:01:{i:02x}") for i in range(5)}
     assert offered == set(POOL)  # .14 included
     assert store.offer("02:00:5e:00:01:ff") is None
-    assert store.counts() == {"free": 0, "offered": 5, "leased": 0, "quarantined": 0}
+    assert store.counts() == {"free": 0, "offered": 5, "leased": 0, "reserved": 0, "quarantined": 0}
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +145,7 @@ def test_offer_reads_a_few_free_keys_not_the_whole_pool(big_pool: tuple[Etcd, st
     finally:
         del etcd.range
     assert len(offered) == 10 and None not in offered
-    assert all(ip in store.pool for ip in offered if ip)
+    assert all(store.scopes().in_pools(ip) for ip in offered if ip)
     assert reads and all(limit == FREE_CANDIDATES for limit, _ in reads)
     assert sum(n for _, n in reads) <= 10 * 2 * FREE_CANDIDATES
     assert len(reads) <= 20  # at most two small reads per offer
@@ -342,7 +348,7 @@ def test_decline(store: LeaseStore, keys: Keys) -> None:
     assert store.decline(MAC2, leased) is True
     assert keys.get(f"ips::declined::{leased}") == MAC2
     assert keys.get(f"nics::leased::{MAC2}") is None
-    assert store.counts() == {"free": 3, "offered": 0, "leased": 0, "quarantined": 2}
+    assert store.counts() == {"free": 3, "offered": 0, "leased": 0, "reserved": 0, "quarantined": 2}
     assert store.seed() == 0  # quarantined addresses are accounted for
     assert offered not in {store.offer(f"02:00:5e:00:05:{i:02x}") for i in range(4)}
 
@@ -390,12 +396,12 @@ def test_reclaim_expired_with_an_injected_clock(etcd: Etcd, etcd_prefix: str, ke
     for suffix, value in unreadable.items():
         keys.put(suffix, value)
 
-    now[0] += 2 * 60 - 1  # the DHCP lease ran out, but not 2 x lease (the etcd TTL)
+    now[0] += 60 + store.expiry_skew  # the DHCP lease ran out, but not the skew after it
     assert store.reclaim_expired() == 0
     assert keys.get(f"ips::leased::{POOL[0]}") == MAC1
     assert keys.get(f"leases::{POOL[2]}") is None  # the orphan record is cleaned up
 
-    now[0] += 2
+    now[0] += 0.01
     assert store.reclaim_expired() == 2
     assert keys.get(f"ips::leased::{POOL[0]}") is None
     assert keys.get(f"nics::leased::{MAC1}") is None
@@ -405,6 +411,81 @@ def test_reclaim_expired_with_an_injected_clock(etcd: Etcd, etcd_prefix: str, ke
     assert keys.get(f"nics::leased::{MAC3}") == POOL[1]  # the pin stays
     for suffix, value in unreadable.items():
         assert keys.get(suffix) == value
+
+
+def test_reclaim_goes_by_the_record_not_this_servers_lease_time(
+    etcd: Etcd, etcd_prefix: str, keys: Keys
+) -> None:
+    now = [1_900_000_000.0]
+    granting = make_store(etcd, etcd_prefix, POOL[0], POOL[-1], lease_time=60, clock=lambda: now[0])
+    granting.seed()
+    assert granting.commit(MAC1, POOL[0], allow_free=True).lease
+    # Another server (or this one after a restart) with a longer lease time.
+    other = make_store(etcd, etcd_prefix, POOL[0], POOL[-1], lease_time=3600, clock=lambda: now[0])
+    now[0] += 60 + other.expiry_skew + 0.01
+    assert other.reclaim_expired() == 1
+    assert keys.get(f"ips::free::{POOL[0]}") == POOL[0]
+
+
+def test_expiries_scan_and_watch(etcd: Etcd, etcd_prefix: str, keys: Keys) -> None:
+    now = [1_900_000_000.0]
+    store = make_store(etcd, etcd_prefix, POOL[0], POOL[-1], clock=lambda: now[0])
+    store.seed()
+    assert store.commit(MAC1, POOL[0], allow_free=True).lease
+    keys.put(f"leases::{POOL[4]}", "not json")  # logged, left out
+    due, revision = store.expiries()
+    assert due == {POOL[0]: now[0] + 60 + store.expiry_skew}
+
+    changes, cancel = store.watch_expiries(revision)
+    seen: list[tuple[str, float | None]] = []
+
+    def follow() -> None:
+        for change in changes:
+            seen.append(change)
+            if len(seen) == 4:
+                return
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    try:
+        now[0] += 30
+        assert store.commit(MAC1, POOL[0], allow_free=False).renewed  # a renewal moves it
+        assert store.commit(MAC2, POOL[1], allow_free=True).lease
+        pin = Lease(ip=POOL[1], mac=MAC2)  # rewritten without an expiry: never due
+        keys.put(f"leases::{POOL[1]}", pin.to_json())
+        assert store.release(MAC1, POOL[0])
+        follower.join(10)
+    finally:
+        cancel()
+    end = now[0] + 60 + store.expiry_skew
+    assert seen == [(POOL[0], end), (POOL[1], end), (POOL[1], None), (POOL[0], None)]
+
+
+def test_reclaim_due_reads_the_records_first(etcd: Etcd, etcd_prefix: str, keys: Keys) -> None:
+    now = [1_900_000_000.0]
+    store = make_store(etcd, etcd_prefix, POOL[0], POOL[-1], clock=lambda: now[0])
+    store.seed()
+    assert store.commit(MAC1, POOL[0], allow_free=True).lease
+    assert store.commit(MAC2, POOL[1], allow_free=True).lease
+    now[0] += 30
+    assert store.commit(MAC2, POOL[1], allow_free=False).renewed  # after the index was read
+    now[0] += 30 + store.expiry_skew + 0.01  # MAC1's lease is due, MAC2's renewal is not
+    before = metrics.REGISTRY.get_sample_value(
+        "etcdhcp_leases_total", {"event": "expired_reclaimed"}
+    )
+    with counting(store.etcd, "txn") as reads:
+        assert store.reclaim_due([POOL[0], POOL[1], POOL[2], POOL[0]]) == 1
+    assert reads[0] == 1  # the three records in one read
+    after = metrics.REGISTRY.get_sample_value(
+        "etcdhcp_leases_total", {"event": "expired_reclaimed"}
+    )
+    assert after == before + 1
+    assert keys.get(f"ips::leased::{POOL[0]}") is None
+    assert keys.get(f"nics::leased::{MAC1}") is None
+    assert keys.get(f"leases::{POOL[0]}") is None
+    assert keys.get(f"ips::free::{POOL[0]}") == POOL[0]
+    assert keys.get(f"ips::leased::{POOL[1]}") == MAC2
+    assert store.reclaim_due([POOL[0]]) == 0  # already gone
 
 
 def test_lease_lookups(store: LeaseStore, keys: Keys) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ipaddress
 import itertools
 import os
 import socket
@@ -29,8 +28,8 @@ from scapy.packet import Raw
 import packets
 from etcdhcp import codec, metrics, transport
 from etcdhcp.etcd import Etcd
-from etcdhcp.rfc2131 import Network, Responder
-from etcdhcp.server import DhcpServer
+from etcdhcp.pipeline import Pipeline
+from etcdhcp.scopes import Link, ScopeSet
 from etcdhcp.transport import (
     COMPLETING,
     DROP_ALL,
@@ -43,7 +42,7 @@ from etcdhcp.transport import (
     client_key,
     work_class,
 )
-from stores import make_store
+from stores import make_store, scope_of
 
 CLONE_NEWNET = 0x40000000
 SERVER_MAC = "02:00:5e:c8:00:01"
@@ -359,6 +358,32 @@ def test_full_queue_sheds_the_oldest_new_work_and_releases_its_client(
     assert recorder.wait_for(4) == [1, 4, 22, 33]
 
 
+def queue_depth() -> float:
+    return metrics.REGISTRY.get_sample_value("etcdhcp_queue_depth") or 0.0
+
+
+def test_queue_depth_falls_as_workers_take_frames_and_is_zero_when_idle(
+    lab: Callable[..., tuple],
+) -> None:
+    recorder = Recorder(delay=0.3)
+    depths: list[float] = []  # as each frame's handling starts
+
+    def handler(frame: bytes) -> None:
+        depths.append(queue_depth())
+        recorder(frame)
+
+    _t, send = lab(handler, workers=1)
+    idle = queue_depth()
+    for n in range(1, 4):
+        send(client_frame(n, n))
+    assert recorder.started.wait(2.0)
+    time.sleep(0.1)  # frame 1 is with the worker, 2 and 3 wait
+    assert queue_depth() == idle + 2
+    assert sorted(recorder.wait_for(3)) == [1, 2, 3]
+    assert [d - idle for d in depths[1:]] == [1, 0]  # taking a frame lowers it
+    assert queue_depth() == idle == 0  # not the 2 left by the last frame queued
+
+
 def queue_waits(le: str | None = None) -> float:
     """etcdhcp_queue_wait_seconds: how many frames were taken, or how many within `le` s."""
     if le is None:
@@ -400,7 +425,7 @@ def test_handler_errors_cost_one_frame_not_the_worker(lab: Callable[..., tuple])
     assert dropped("internal_error") == errors + 1
 
 
-# ---- the reply path: Transport + DhcpServer + Responder + the real etcd --------------------
+# ---- the reply path: Transport + Pipeline + the real etcd ---------------------------------
 
 
 def _receive_replies(sock: socket.socket, count: int, timeout: float = 3.0) -> list[bytes]:
@@ -442,26 +467,33 @@ def test_replies_reach_the_client_as_correct_frames(
     etcd_prefix: str,
 ) -> None:
     etcd = Etcd([etcd_server.endpoint], timeout=5.0)
-    store = make_store(etcd, etcd_prefix, "198.18.200.10", "198.18.200.14", server_id=SERVER_IP)
-    store.seed()
-    network = Network(
-        SERVER_IP, ipaddress.IPv4Network("198.18.200.0/24"), SERVER_IP, (SERVER_IP,), 60
+    view = ScopeSet([scope_of("198.18.200.10", "198.18.200.14", subnet="198.18.200.0/24")])
+    store = make_store(
+        etcd,
+        etcd_prefix,
+        "198.18.200.10",
+        "198.18.200.14",
+        server_id=SERVER_IP,
+        scopes=lambda: view,
     )
-    server = DhcpServer(Responder(network, store), SERVER_IP)
+    store.seed()
+    pipeline = Pipeline(store, store.scopes)
+    link = Link("srv0", SERVER_IP)
+    ports: list[Transport] = []
     with in_netns(netns):
         listener = socket.socket(
             socket.AF_PACKET, socket.SOCK_RAW, socket.htons(transport.ETH_P_IP)
         )
         listener.bind(("cli0", transport.ETH_P_IP))
     try:
-        t, send = lab(server.handle, workers=2)
-        server.link = t
+        t, send = lab(lambda frame: pipeline.handle(frame, link, ports[0]), workers=2)
+        ports.append(t)
         client = packets.mac(0xC8)
         send(packets.dhclient_discover(client, xid=0x11))
         (offer_raw,) = _receive_replies(listener, 1)
         offer = Ether(offer_raw)
         assert offer.src == SERVER_MAC and offer.dst == client
-        assert offer[IP].src == SERVER_IP and offer[IP].dst in store.pool
+        assert offer[IP].src == SERVER_IP and view.in_pools(offer[IP].dst)
         assert (offer[UDP].sport, offer[UDP].dport) == (67, 68)
         assert _checksums_ok(offer_raw)
         assert offer[BOOTP].op == 2 and offer[BOOTP].xid == 0x11
@@ -521,8 +553,11 @@ def test_work_class_classifies_raw_frames(raw: bytes, work: int) -> None:
 
 def test_work_class_survives_any_truncation() -> None:
     raw = packets.release(packets.mac(1), "198.18.0.9", extra=[(12, b"x" * 40)])
-    for cut in range(len(raw)):
-        work_class(raw[:cut])  # no IndexError, whatever is missing
+    classes = [work_class(raw[:cut]) for cut in range(len(raw) + 1)]  # no IndexError
+    # A RELEASE until option 53's value is cut off; new work (shed first) from then on.
+    whole = classes.index(EXISTING_LEASE)
+    assert raw[whole - 3 : whole] == bytes((53, 1, 7))
+    assert set(classes[:whole]) == {NEW_WORK} and set(classes[whole:]) == {EXISTING_LEASE}
 
 
 def test_rate_limiter_allows_a_burst_then_the_rate() -> None:

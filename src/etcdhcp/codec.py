@@ -62,6 +62,8 @@ OPT_RENEWAL_TIME = 58
 OPT_REBINDING_TIME = 59
 OPT_CLIENT_ID = 61
 OPT_RELAY_AGENT_INFO = 82
+OPT_SUBNET_SELECTION = 118  # RFC 3011
+RELAY_LINK_SELECTION = 5  # option 82 sub-option, RFC 3527
 OPT_END = 255
 
 _BOOTP_HEADER = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")
@@ -156,6 +158,33 @@ class Request:
     @property
     def relay_agent_info(self) -> bytes | None:
         return self.options.get(OPT_RELAY_AGENT_INFO)
+
+    @property
+    def relay_suboptions(self) -> dict[int, bytes]:
+        """Option 82's sub-options (RFC 3046); empty when absent or malformed."""
+        raw = self.relay_agent_info
+        if not raw:
+            return {}
+        try:
+            return _merge_options(parse_options(raw))
+        except Malformed:
+            return {}
+
+    @property
+    def link_selection(self) -> str | None:
+        """The relay's link-selection address (option 82 sub-option 5, RFC 3527)."""
+        return _ip_or_none(self.relay_suboptions.get(RELAY_LINK_SELECTION))
+
+    @property
+    def subnet_selection(self) -> str | None:
+        """The client's subnet-selection address (option 118, RFC 3011)."""
+        return _ip_or_none(self.options.get(OPT_SUBNET_SELECTION))
+
+    @property
+    def requested_lease_time(self) -> int | None:
+        """The lease time the client asks for (option 51), in seconds."""
+        raw = self.options.get(OPT_LEASE_TIME)
+        return struct.unpack("!I", raw)[0] if raw is not None and len(raw) == 4 else None
 
     @property
     def broadcast(self) -> bool:

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import math
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +34,8 @@ from typing import Any, NoReturn
 import configargparse
 
 from etcdhcp import __version__
+from etcdhcp.etcd import Credentials, srv_endpoints
+from etcdhcp.scopes import Scope, flag_scope
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -43,8 +47,12 @@ __all__ = [
     "ParsedFlags",
     "add_etcd_arguments",
     "add_server_arguments",
+    "discover_etcd",
+    "effective_config",
+    "etcd_credentials",
     "etcd_fields",
     "go_style_argv",
+    "interface_addresses",
     "load",
     "load_or_exit",
     "new_parser",
@@ -54,6 +62,7 @@ __all__ = [
     "parse_flags",
     "report_and_exit",
     "secret_warnings",
+    "server_ip_warnings",
     "split_host_port",
 ]
 
@@ -92,6 +101,7 @@ class Flag:
     help: str
     section: str  # "general", "server", "etcd" or "compat"
     switch: bool = False  # boolean: a bare --name means true
+    secret: bool = False  # never printed (--print-config)
 
     @property
     def option(self) -> str:
@@ -251,6 +261,7 @@ FLAGS: tuple[Flag, ...] = (
         "PASSWORD",
         "etcd password (visible in ps: prefer --etcd.auth.password-file)",
         "etcd",
+        secret=True,
     ),
     Flag(
         "etcd.auth.password-file",
@@ -399,8 +410,10 @@ _BOOLEAN_WORDS = _TRUE_WORDS | _FALSE_WORDS
 def go_style_argv(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
     """Rewrite Go-style `-name` / `-name=value` into `--name...` for the parser's flags.
 
-    Only names the parser knows are rewritten, a value following a flag is left alone
-    even if it starts with '-', and nothing after a bare `--` is touched.
+    Only names the parser knows are rewritten, and nothing after a bare `--` is touched.
+    A value following a flag is its value even if it starts with '-', as in Go: it is
+    joined to the flag (`--dhcp.lease=-5m`) so argparse does not take it for a flag
+    and the value's own check says what is wrong with it.
     """
     names = _long_names(parser)
     out: list[str] = []
@@ -424,8 +437,12 @@ def go_style_argv(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[
         if eq or name not in names:
             continue
         if names[name] is None and i < len(args):
-            out.append(args[i])
+            value = args[i]
             i += 1
+            if value.startswith("-"):
+                out[-1] = f"--{name}={value}"
+            else:
+                out.append(value)
         elif names[name] == "?" and (i >= len(args) or args[i].lower() not in _BOOLEAN_WORDS):
             # A bare switch never takes a following command or argument as its value.
             out[-1] = f"--{name}=true"
@@ -528,6 +545,16 @@ class ParsedFlags:
 
     namespace: argparse.Namespace
     origins: Mapping[str, str]  # flag name -> "ETCDHCP_X" or config file path
+    command_line: frozenset[str] = frozenset()  # flag names given on the command line
+
+    def source(self, name: str) -> str:
+        """Where the value of flag `name` came from: flag, environment, file or default."""
+        if name in self.command_line:
+            return "flag"
+        origin = self.origins.get(name)
+        if origin is None:
+            return "default"
+        return f"environment {origin}" if origin.startswith(ENV_PREFIX) else f"file {origin}"
 
     def raw(self, name: str) -> str | None:
         return getattr(self.namespace, _BY_NAME[name].dest)
@@ -561,7 +588,9 @@ class ParsedFlags:
             seconds = parse_duration(value)
         except ValueError as e:
             raise self.error(name, str(e)) from None
-        if seconds <= 0:
+        if seconds < 0:
+            raise self.error(name, f"{value} is negative; it must be more than 0")
+        if seconds == 0:
             raise self.error(name, f"{value} must be more than 0")
         if seconds < minimum:
             raise self.error(name, f"{value} is shorter than {minimum:g}s")
@@ -661,20 +690,20 @@ def parse_flags(
     path: str | None = None
     before_dashdash = args[: args.index("--")] if "--" in args else args
     if not {"-h", "--help", "--version"} & set(before_dashdash):  # never block --help
+        _check_environment(env)
         path, explicit = _config_path(args, env)
         text = _read_config(path, explicit)
     items = parse_config_text(text, path or "config file")
     known = {f.name for f in FLAGS} | set(_long_names(parser))
-    known -= {"config", "help", "version"}
+    known -= {"config", "help", "version", "print-config"}
     for key in items:
         if key not in known:
-            hint = difflib.get_close_matches(key, sorted(known), n=1)
-            suggestion = f" (did you mean {hint[0]}?)" if hint else ""
-            raise ConfigError("--config", f"{path}: unknown key {key!r}{suggestion}")
+            raise ConfigError("--config", f"{path}: unknown key {key!r}{_did_you_mean(key, known)}")
 
     namespace = parser.parse_args(args=args, config_file_contents=text, env_vars=env)
 
     by_dest = {f.dest: f.name for f in FLAGS}
+    given = {arg[2:].partition("=")[0] for arg in before_dashdash if arg.startswith("--")}
     origins: dict[str, str] = {}
     for source, settings in parser.get_source_to_settings_dict().items():
         for key, (action, _value) in settings.items():
@@ -684,7 +713,24 @@ def parse_flags(
                 origins[by_dest[action.dest]] = key
             elif source.startswith("config_file"):
                 origins[by_dest[action.dest]] = path or "config file"
-    return ParsedFlags(namespace, origins)
+    return ParsedFlags(namespace, origins, frozenset(given & set(_BY_NAME)))
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    hint = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean {hint[0]}?)" if hint else ""
+
+
+def _check_environment(env: Mapping[str, str]) -> None:
+    """A misspelt ETCDHCP_* variable is refused as a misspelt config-file key is, rather
+    than ignored: the operator meant it to change something."""
+    known = {f.env_var for f in FLAGS}
+    for name in sorted(env):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            # Compared without the prefix they all share, so the hint is a near one.
+            hint = _did_you_mean(name[len(ENV_PREFIX) :], {k[len(ENV_PREFIX) :] for k in known})
+            hint = hint.replace("mean ", "mean " + ENV_PREFIX)
+            raise ConfigError(None, f"unknown environment variable {name}{hint}")
 
 
 # -- value syntax ---------------------------------------------------------------------
@@ -794,6 +840,7 @@ class Config:
     dns: tuple[IPv4Address, ...]
     issue_from: IPv4Address
     issue_to: IPv4Address
+    range_given: bool  # --dhcp.issue-from/-to not the defaults: served beside etcd's scopes
     lease_time: float  # seconds, like every duration below
     request_timeout: float
     monitor_interval: float
@@ -826,10 +873,17 @@ class Config:
         """The served subnet."""
         return IPv4Network(f"{self.server_ip}/{self.subnet_mask}", strict=False)
 
-    @property
-    def pool_size(self) -> int:
-        """How many addresses issue_from..issue_to holds, both ends included."""
-        return int(self.issue_to) - int(self.issue_from) + 1
+    def flag_scope(self) -> Scope:
+        """The scope the original's flags describe (served as docs/scopes.md says)."""
+        return flag_scope(
+            self.network,
+            self.issue_from,
+            self.issue_to,
+            self.router,
+            self.dns,
+            self.lease_time,
+            self.server_if,
+        )
 
 
 def _readable(flags: ParsedFlags, name: str, path: str) -> None:
@@ -849,13 +903,13 @@ def etcd_fields(flags: ParsedFlags) -> dict[str, Any]:
     ca = flags.text("etcd.auth.ca")
     cert = flags.text("etcd.auth.cert")
     key = flags.text("etcd.auth.key")
-    tls = bool(ca or cert or key)
+    scheme = Credentials(ca=ca, cert=cert, key=key).scheme
 
     endpoints: list[str] = []
     for item in (flags.raw("etcd.discovery.endpoints") or "").split(","):
         if item.strip():
             try:
-                endpoints.append(normalise_endpoint(item, "https" if tls else "http"))
+                endpoints.append(normalise_endpoint(item, scheme))
             except ValueError as e:
                 raise flags.error("etcd.discovery.endpoints", str(e)) from None
     srv = flags.text("etcd.discovery.srv")
@@ -906,7 +960,7 @@ def etcd_fields(flags: ParsedFlags) -> dict[str, Any]:
                     "given, but no --etcd.discovery.endpoints or --etcd.discovery.srv "
                     "(the embedded etcd has no TLS and no authentication)",
                 )
-    if tls:
+    if scheme == "https":
         for endpoint in endpoints:
             if not endpoint.startswith("https://"):
                 raise flags.error(
@@ -933,6 +987,30 @@ def etcd_fields(flags: ParsedFlags) -> dict[str, Any]:
         "state_dir": flags.required("state-dir"),
         "verbosity": verbosity,
     }
+
+
+def _etcd_settings(settings: Config | Mapping[str, Any]) -> Mapping[str, Any]:
+    return settings if isinstance(settings, Mapping) else vars(settings)
+
+
+def etcd_credentials(settings: Config | Mapping[str, Any]) -> Credentials:
+    """The etcd credentials of a Config, or of the fields `etcd_fields` returns (etcdhcpctl):
+    the one place the daemon and etcdhcpctl build them."""
+    fields = _etcd_settings(settings)
+    return Credentials(
+        fields["etcd_username"],
+        fields["etcd_password"],
+        fields["etcd_ca"],
+        fields["etcd_cert"],
+        fields["etcd_key"],
+    )
+
+
+def discover_etcd(settings: Config | Mapping[str, Any]) -> list[str]:
+    """The endpoints the SRV records of --etcd.discovery.srv name, in the scheme the
+    credentials ask for (as a scheme-less --etcd.discovery.endpoints is)."""
+    fields = _etcd_settings(settings)
+    return srv_endpoints(fields["etcd_srv"] or "", etcd_credentials(fields).scheme)
 
 
 def _netmask(flags: ParsedFlags) -> tuple[IPv4Address, int]:
@@ -998,6 +1076,29 @@ def _cpus(flags: ParsedFlags, processes: int) -> tuple[int, ...]:
         raise flags.error("dhcp.cpu-affinity", str(exc)) from None
 
 
+def _check_range(
+    flags: ParsedFlags,
+    network: IPv4Network,
+    special: dict[IPv4Address, str],
+    server_ip: IPv4Address,
+    issue_from: IPv4Address,
+    issue_to: IPv4Address,
+) -> None:
+    """--dhcp.issue-from/-to: inside the subnet, in order, not the server's own address."""
+    for name, address in (("dhcp.issue-from", issue_from), ("dhcp.issue-to", issue_to)):
+        if address not in network:
+            raise flags.error(name, f"{address} is outside the subnet {network}")
+        if address in special:
+            raise flags.error(name, f"{address} is the {special[address]} address of {network}")
+    if issue_from > issue_to:
+        raise flags.error("dhcp.issue-to", f"{issue_to} is before --dhcp.issue-from {issue_from}")
+    if issue_from <= server_ip <= issue_to:
+        raise flags.error(
+            "dhcp.server-ip",
+            f"{server_ip} is inside the range handed out, {issue_from}-{issue_to}",
+        )
+
+
 def _server_fields(flags: ParsedFlags, check_interface: bool) -> dict[str, Any]:
     admin_host, admin_port = flags.host_port("admin-addr", need_host=False, min_port=0)
     server_ip = flags.ipv4("dhcp.server-ip")
@@ -1014,6 +1115,11 @@ def _server_fields(flags: ParsedFlags, check_interface: bool) -> dict[str, Any]:
         raise flags.error("dhcp.dns", "needs at least one address")
     issue_from = flags.ipv4("dhcp.issue-from")
     issue_to = flags.ipv4("dhcp.issue-to")
+    # By value, not by where it came from: --print-config's output read back as a
+    # file must mean the same.
+    range_given = any(
+        flags.raw(name) != _BY_NAME[name].default for name in ("dhcp.issue-from", "dhcp.issue-to")
+    )
 
     network = IPv4Network((server_ip, prefixlen), strict=False)
     special = {}
@@ -1023,18 +1129,10 @@ def _server_fields(flags: ParsedFlags, check_interface: bool) -> dict[str, Any]:
         raise flags.error(
             "dhcp.server-ip", f"{server_ip} is the {special[server_ip]} address of {network}"
         )
-    for name, address in (("dhcp.issue-from", issue_from), ("dhcp.issue-to", issue_to)):
-        if address not in network:
-            raise flags.error(name, f"{address} is outside the subnet {network}")
-        if address in special:
-            raise flags.error(name, f"{address} is the {special[address]} address of {network}")
-    if issue_from > issue_to:
-        raise flags.error("dhcp.issue-to", f"{issue_to} is before --dhcp.issue-from {issue_from}")
-    if issue_from <= server_ip <= issue_to:
-        raise flags.error(
-            "dhcp.server-ip",
-            f"{server_ip} is inside the range handed out, {issue_from}-{issue_to}",
-        )
+    # A default range outside the server's subnet describes no scope: that server serves
+    # etcd's scopes only (serving.py), so there is no range to check.
+    if range_given or (issue_from in network and issue_to in network):
+        _check_range(flags, network, special, server_ip, issue_from, issue_to)
 
     lease = flags.duration("dhcp.lease", minimum=1.0)
     if lease > _MAX_LEASE_SECONDS:
@@ -1050,6 +1148,7 @@ def _server_fields(flags: ParsedFlags, check_interface: bool) -> dict[str, Any]:
         "dns": dns,
         "issue_from": issue_from,
         "issue_to": issue_to,
+        "range_given": range_given,
         "lease_time": lease,
         "request_timeout": flags.duration("dhcp.request-timeout"),
         "monitor_interval": flags.duration("dhcp.monitor-interval"),
@@ -1073,20 +1172,97 @@ def load(
     """Parse and check the daemon's configuration; raise ConfigError on any problem.
 
     `argv` defaults to sys.argv[1:], `env` to os.environ. `check_interface=False`
-    skips looking for the interface in /sys (tests). --help and --version print and
-    raise SystemExit(0).
+    skips looking at the interface (tests). --help, --version and --print-config print
+    and raise SystemExit(0).
     """
     parser = new_parser(PROG, "etcdhcp: a DHCPv4 server whose leases live in etcd.")
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the effective configuration, every flag as 'name = value  # source' "
+        "(flag, environment, file or default; the password hidden), and exit",
+    )
     add_server_arguments(parser)
     add_etcd_arguments(parser)
     _add_section(parser, "compat")
     flags = parse_flags(parser, argv, env)
     for name in ("logtostderr", "alsologtostderr"):
         flags.switch(name)  # accepted and ignored, but a typo in the value still fails
-    return Config(
-        **_server_fields(flags, check_interface),
-        **etcd_fields(flags),
-        warnings=secret_warnings(flags),
+    server = _server_fields(flags, check_interface)
+    warnings = secret_warnings(flags)
+    if check_interface:
+        warnings += server_ip_warnings(server["server_ip"], server["server_if"])
+    config = Config(**server, **etcd_fields(flags), warnings=warnings)
+    if flags.namespace.print_config:  # after the checks: what is printed would run
+        sys.stdout.write(effective_config(flags))
+        raise SystemExit(0)
+    return config
+
+
+def _config_value(value: str) -> str:
+    """`value` as parse_config_text reads it back: quoted when it would not be."""
+    if not value:
+        return "''"
+    if value != value.strip() or re.search(r"\s#", value) or value[:1] in ("'", '"'):
+        quote = "'" if "'" not in value else '"'
+        return f"{quote}{value}{quote}"
+    return value
+
+
+def effective_config(flags: ParsedFlags) -> str:
+    """Every flag the parser took, one `name = value  # source` line each, in the config
+    file's syntax (--config commented out: a file cannot name itself); a secret's value
+    is replaced by stars."""
+    lines = []
+    for flag in FLAGS:
+        if not hasattr(flags.namespace, flag.dest):
+            continue
+        value = flags.raw(flag.name)
+        if value is None:
+            value = DEFAULT_CONFIG_FILE if flag.name == "config" else ""
+        elif flag.secret and value:
+            value = "********"
+        comment = "# " if flag.name == "config" else ""
+        line = f"{comment}{flag.name} = {_config_value(value)}  # {flags.source(flag.name)}"
+        lines.append(line + "\n")
+    return "".join(lines)
+
+
+def interface_addresses(interface: str) -> frozenset[IPv4Address] | None:
+    """The IPv4 addresses configured on `interface` (`ip -j -4 addr show`); None when
+    they cannot be read (no iproute2, no such interface)."""
+    try:
+        shown = subprocess.run(
+            ["ip", "-j", "-4", "addr", "show", "dev", interface],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        links = json.loads(shown.stdout)
+        return frozenset(
+            IPv4Address(address["local"])
+            for link in links
+            for address in link.get("addr_info", ())
+            if "local" in address
+        )
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def server_ip_warnings(server_ip: IPv4Address, interface: str) -> tuple[str, ...]:
+    """A line when --dhcp.server-ip is not an address of the served interface: clients
+    renew by unicast to it (RFC 2131 section 4.4.5) and nothing would answer their ARP.
+
+    Warned, not refused: the address may be added after the daemon starts.
+    """
+    addresses = interface_addresses(interface)
+    if addresses is None or server_ip in addresses:
+        return ()
+    has = ", ".join(sorted(map(str, addresses), key=IPv4Address)) or "no IPv4 address"
+    return (
+        f"--dhcp.server-ip {server_ip} is not configured on {interface} (it has {has}): "
+        "clients' unicast renewals to it will not arrive",
     )
 
 

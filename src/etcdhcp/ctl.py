@@ -28,6 +28,8 @@ from etcdhcp import api, logs
 from etcdhcp.config import (
     ConfigError,
     add_etcd_arguments,
+    discover_etcd,
+    etcd_credentials,
     etcd_fields,
     go_style_argv,
     new_parser,
@@ -35,8 +37,17 @@ from etcdhcp.config import (
     parse_flags,
     report_and_exit,
 )
-from etcdhcp.etcd import Credentials, Etcd, EtcdError, EtcdUnavailable, srv_endpoints
-from etcdhcp.store import AddressPool, LeaseStore, Refused, address_order
+from etcdhcp.ctl_scopes import ScopeCommandError, add_scope_commands
+from etcdhcp.etcd import Etcd, EtcdError, EtcdUnavailable
+from etcdhcp.output import print_json, table
+from etcdhcp.store import (
+    ADDRESS_STATES,
+    AddressPool,
+    LeaseStore,
+    Problem,
+    Refused,
+    address_order,
+)
 
 PROG = "etcdhcpctl"
 ETCD_TIMEOUT = 5.0  # seconds per etcd request, failover included
@@ -99,18 +110,6 @@ POSITIVE = _checked(_positive)
 # ---- output -------------------------------------------------------------------------------
 
 
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2))
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Columns padded to their widest cell; a table without rows is just its header."""
-    cells = [list(headers)] + [["-" if c is None or c == "" else str(c) for c in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-
-
 def _when(unix: Any) -> str:
     """A unix time as local time; anything else (a hand-written record) as it is."""
     if not isinstance(unix, int | float):
@@ -119,7 +118,10 @@ def _when(unix: Any) -> str:
 
 
 def _ranges_text(ranges: Iterable[api.ServedRange]) -> str:
-    return ", ".join(f"{r.pool.first}-{r.pool.last} ({', '.join(r.servers)})" for r in ranges)
+    return ", ".join(
+        f"{r.pool.first}-{r.pool.last} (scope {r.scope}: {', '.join(r.servers) or 'no server'})"
+        for r in ranges
+    )
 
 
 # ---- commands -----------------------------------------------------------------------------
@@ -128,9 +130,9 @@ def _ranges_text(ranges: Iterable[api.ServedRange]) -> str:
 def cmd_leases(store: LeaseStore, args: argparse.Namespace) -> int:
     found = api.leases(store)
     if args.json:
-        _print_json(found)
+        print_json(found)
         return 0
-    _table(
+    table(
         ("MAC", "IP", "EXPIRES", "SERVER", "HOSTNAME", "RESERVED"),
         (
             (
@@ -152,7 +154,7 @@ def cmd_lease_show(store: LeaseStore, args: argparse.Namespace) -> int:
     if found is None:
         raise CtlError(f"no lease for {args.address}")
     if args.json:
-        _print_json(found)
+        print_json(found)
         return 0
     shown = {
         **found,
@@ -160,23 +162,28 @@ def cmd_lease_show(store: LeaseStore, args: argparse.Namespace) -> int:
         "granted": _when(found["granted"]),
         "reserved": "yes" if found["reserved"] else "no",
     }
-    _table(("FIELD", "VALUE"), shown.items())
+    table(("FIELD", "VALUE"), shown.items())
     return 0
 
 
 def cmd_reservations(store: LeaseStore, args: argparse.Namespace) -> int:
     found = api.reservations(store)
     if args.json:
-        _print_json(found)
+        print_json(found)
     else:
-        _table(("MAC", "IP"), ((r["mac"], r["ip"]) for r in found))
+        table(("MAC", "IP"), ((r["mac"], r["ip"]) for r in found))
     return 0
 
 
 def cmd_reserve(store: LeaseStore, args: argparse.Namespace) -> int:
+    if api.outside_every_subnet(store, [args.ip]):
+        raise CtlError(
+            f"{args.ip} is in no served scope's subnet: a client given it could not reach "
+            "its router (etcdhcpctl scope list, etcdhcpctl servers)"
+        )
     created = store.reserve(args.mac, args.ip)
     if args.json:
-        _print_json({"mac": args.mac, "ip": args.ip, "created": created})
+        print_json({"mac": args.mac, "ip": args.ip, "created": created})
     elif created:
         print(f"reserved {args.ip} for {args.mac}")
     else:
@@ -189,7 +196,7 @@ def cmd_unreserve(store: LeaseStore, args: argparse.Namespace) -> int:
     if ip is None:
         raise CtlError(f"{args.mac} has no reservation")
     if args.json:
-        _print_json({"mac": args.mac, "ip": ip})
+        print_json({"mac": args.mac, "ip": ip})
     else:
         print(f"{args.mac} no longer has {ip} reserved")
     return 0
@@ -205,7 +212,7 @@ def cmd_release(store: LeaseStore, args: argparse.Namespace) -> int:
         raise CtlError(f"the lease of {ip} changed meanwhile; look again with 'lease show'")
     now = "reserved" if found["reserved"] else "free" if to_pool else "unassigned"
     if args.json:
-        _print_json({"mac": mac, "ip": ip, "now": now})
+        print_json({"mac": mac, "ip": ip, "now": now})
         return 0
     explained = {
         "reserved": f"it stays reserved for {mac}",
@@ -220,15 +227,21 @@ def cmd_release(store: LeaseStore, args: argparse.Namespace) -> int:
 def cmd_pool(store: LeaseStore, args: argparse.Namespace) -> int:
     summary = api.pool(store)
     if args.json:
-        _print_json(summary)
+        print_json(summary)
         return 0
     rows = [
-        (f"{r['from']}-{r['to']}", r["size"], *(r[s] for s in api.STATES), ", ".join(r["servers"]))
+        (
+            r["scope"],
+            f"{r['from']}-{r['to']}",
+            r["size"],
+            *(r[s] for s in ADDRESS_STATES),
+            ", ".join(r["servers"]),
+        )
         for r in summary["ranges"]
     ]
     outside = summary["outside"]
-    rows.append(("outside every range", "", *(outside[s] for s in api.STATES), ""))
-    _table(("RANGE", "SIZE", *(s.upper() for s in api.STATES), "SERVERS"), rows)
+    rows.append(("-", "outside every pool", "", *(outside[s] for s in ADDRESS_STATES), ""))
+    table(("SCOPE", "POOL", "SIZE", *(s.upper() for s in ADDRESS_STATES), "SERVERS"), rows)
     return 0
 
 
@@ -248,15 +261,15 @@ def cmd_pool_add(store: LeaseStore, args: argparse.Namespace) -> int:
     ranges = api.served_ranges(store)
     outside = sum(1 for ip in pool if not any(ip in r.pool for r in ranges))
     if args.json:
-        _print_json(
+        print_json(
             {"from": args.first, "to": args.last, "added": added, "skipped": len(pool) - added}
         )
         return 0
     print(f"added {added} free addresses; {len(pool) - added} were already free or in use")
     if outside:
         print(
-            f"note: {outside} of them are outside every live server's range: they are handed "
-            "out, and phased out once released"
+            f"note: {outside} of them are outside every served pool: they are handed out "
+            "in the scope whose subnet holds them, and phased out once released"
         )
     return 0
 
@@ -285,7 +298,7 @@ def cmd_pool_remove(store: LeaseStore, args: argparse.Namespace) -> int:
         if r.pool.first <= pool.last and pool.first <= r.pool.last
     ]
     if args.json:
-        _print_json(
+        print_json(
             {
                 "from": args.first,
                 "to": args.last,
@@ -303,8 +316,9 @@ def cmd_pool_remove(store: LeaseStore, args: argparse.Namespace) -> int:
             print(f"kept {len(entries)} {state}: {listed}{more}")
     if seeding:
         print(
-            f"note: live servers seed {_ranges_text(seeding)}: they make these addresses "
-            "free again; narrow their -dhcp.issue-from/-dhcp.issue-to instead"
+            f"note: {_ranges_text(seeding)} are served pools: servers make these addresses "
+            "free again; shrink the scope's pools (etcdhcpctl scope set) or the servers' "
+            "-dhcp.issue-from/-dhcp.issue-to instead"
         )
     return 0
 
@@ -312,9 +326,9 @@ def cmd_pool_remove(store: LeaseStore, args: argparse.Namespace) -> int:
 def cmd_servers(store: LeaseStore, args: argparse.Namespace) -> int:
     found = api.servers(store)
     if args.json:
-        _print_json(found)
+        print_json(found)
         return 0
-    _table(
+    table(
         ("SERVER", "INTERFACE", "RANGE", "VERSION", "HOSTNAME", "PID", "STARTED"),
         (
             (
@@ -367,9 +381,18 @@ def cmd_watch(store: LeaseStore, args: argparse.Namespace) -> int:
 
 def cmd_check(store: LeaseStore, args: argparse.Namespace) -> int:
     problems = store.check(repair=args.repair)
+    problems += [
+        Problem("refused_scope_document", why)
+        for why in api.scope_assembly(store).problems.values()
+    ]
+    stray = api.outside_every_subnet(store, [r.ip for r in store.reservations()])
+    problems += [
+        Problem("reservation_outside_scopes", f"{ip} is reserved but in no served subnet", ip)
+        for ip in stray
+    ]
     left = [p for p in problems if not p.repaired]
     if args.json:
-        _print_json({"consistent": not problems, "problems": [asdict(p) for p in problems]})
+        print_json({"consistent": not problems, "problems": [asdict(p) for p in problems]})
     elif not problems:
         print("consistent: no problems found")
     else:
@@ -377,7 +400,7 @@ def cmd_check(store: LeaseStore, args: argparse.Namespace) -> int:
         print(f"{len(problems)} problems found" + (f", {fixed} repaired" if args.repair else ""))
         column = "REPAIRED" if args.repair else "REPAIRABLE"
         done = (lambda p: p.repaired) if args.repair else (lambda p: p.repairable)
-        _table(
+        table(
             ("KIND", column, "DETAIL"),
             ((p.kind, "yes" if done(p) else "no", p.detail) for p in problems),
         )
@@ -445,6 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("first", type=IP, metavar="FROM")
         sub.add_argument("last", type=IP, metavar="TO")
 
+    add_scope_commands(command, commands)
     command("servers", cmd_servers, "list the live servers")
     watch = command("watch", cmd_watch, "print devices connecting and disconnecting (not renewals)")
     watch.add_argument(
@@ -497,8 +521,7 @@ def _endpoints(settings: dict[str, Any]) -> list[str]:
     if settings["etcd_endpoints"]:
         return list(settings["etcd_endpoints"])
     if settings["etcd_srv"]:
-        tls = any(settings[name] for name in ("etcd_ca", "etcd_cert", "etcd_key"))
-        return srv_endpoints(settings["etcd_srv"], "https" if tls else "http")
+        return discover_etcd(settings)
     return [f"http://{settings['embedded_listen_host']}:{settings['embedded_listen_port']}"]
 
 
@@ -521,21 +544,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.setup(settings["verbosity"])
     else:  # failover warnings would add lines to the one that explains a failure
         logging.getLogger("etcdhcp").setLevel(logging.ERROR)
-    credentials = Credentials(
-        settings["etcd_username"],
-        settings["etcd_password"],
-        settings["etcd_ca"],
-        settings["etcd_cert"],
-        settings["etcd_key"],
-    )
     try:
         endpoints = _endpoints(settings)
     except EtcdError as exc:  # the SRV look-up failed
         return _fail(str(exc))
-    etcd = Etcd(endpoints, ETCD_TIMEOUT, credentials)
+    etcd = Etcd(endpoints, ETCD_TIMEOUT, etcd_credentials(settings))
     try:
         return args.run(LeaseStore.for_operator(etcd, settings["etcd_prefix"]), args)
-    except (CtlError, Refused) as exc:
+    except (CtlError, Refused, ScopeCommandError) as exc:
         return _fail(str(exc))
     except EtcdUnavailable as exc:
         return _fail(f"etcd unreachable at {', '.join(endpoints)}: {exc}")

@@ -21,7 +21,8 @@ from etcdhcp.etcd import EtcdError
 from etcdhcp.processes import ServingProcesses, child_config, pin_serving_process
 from etcdhcp.registry import ServerRegistry
 from etcdhcp.reseeder import Reseeder
-from etcdhcp.serving import SHUTDOWN_GRACE, Fatal, Serving
+from etcdhcp.scopes import FLAG_SCOPE_ID
+from etcdhcp.serving import SHUTDOWN_GRACE, Fatal, Serving, Stopped
 from etcdhcp.store import LeaseStore, ServerInfo
 
 log = logging.getLogger("etcdhcp.daemon")
@@ -117,11 +118,14 @@ class Daemon:
 
     def _register(self, store: LeaseStore) -> None:
         cfg = self.config
+        assert self.serving.scopes is not None
+        flags_served = FLAG_SCOPE_ID in self.serving.scopes().by_id
         me = ServerInfo(
             server_ip=str(cfg.server_ip),
             interface=cfg.server_if,
-            range_from=str(cfg.issue_from),
-            range_to=str(cfg.issue_to),
+            range_from=str(cfg.issue_from) if flags_served else None,
+            range_to=str(cfg.issue_to) if flags_served else None,
+            subnet=str(cfg.network) if flags_served else None,
             version=__version__,
             started=time.time(),
             hostname=socket.gethostname(),
@@ -148,6 +152,8 @@ class Daemon:
             store = self.serving.connect(endpoints)
             self.admin.provider = store  # /api/v1/ answers from now on
             self.reseeder = Reseeder(store, cfg.monitor_interval)
+            assert self.serving.scopes is not None
+            self.serving.scopes.listen(self.reseeder.scopes_changed)
             self.reseeder.full_pass()
             self.reseeder.start()
             self._serve(endpoints)
@@ -163,6 +169,9 @@ class Daemon:
             )
             sdnotify.notify("READY=1")
             self._wait_for_stop()
+            return 0
+        except Stopped as exc:
+            log.info("%s", exc)
             return 0
         except Fatal as exc:
             log.error("%s", exc)

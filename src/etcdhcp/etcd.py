@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -34,6 +34,11 @@ os.environ.setdefault("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "100")
 # classic poller does it in the calling thread: a fifth fewer context switches and
 # about 5 % less CPU per exchange (bench/README.md). Debian's 1.51 uses it already.
 os.environ.setdefault("GRPC_EXPERIMENTS", "-event_engine_client")
+# gRPC's fork handlers restart its pollers and threads in a forked child; every fork here
+# (subprocess with preexec_fn: embedded etcd, the tests' labs) execs at once, and the child
+# closes its descriptors first, under those restarted threads: about 1 fork in 1,000 from
+# a process with a busy channel died of SIGABRT before its exec (issue 17, item 4).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 
 import grpc  # after the settings above
 
@@ -142,11 +147,6 @@ class Choice:
     responses: Sequence[Any]
 
 
-def range_values(response: Any) -> list[tuple[bytes, bytes]]:
-    """(key, value) pairs of a ResponseOp holding a range response."""
-    return [(kv.key, kv.value) for kv in response.response_range.kvs]
-
-
 def first_value(response: Any) -> bytes | None:
     kvs = response.response_range.kvs
     return kvs[0].value if kvs else None
@@ -157,11 +157,19 @@ def first_value(response: Any) -> bytes | None:
 
 @dataclass(frozen=True)
 class Credentials:
+    """Who etcdhcp is to etcd (config.etcd_credentials builds it from the flags)."""
+
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # kept out of logs
     ca: str | None = None
     cert: str | None = None
     key: str | None = None
+
+    @property
+    def scheme(self) -> str:
+        """The scheme of an endpoint named without one (given, or found by SRV): https
+        once any TLS file is configured, as for the Go client."""
+        return "https" if self.ca or self.cert or self.key else "http"
 
 
 class Etcd:
@@ -413,9 +421,6 @@ class Etcd:
         response = self._call("range", call)
         metrics.ETCD_REQUESTS.labels(op="range", outcome="ok").inc()
         return response
-
-    def prefix(self, prefix: str, *, keys_only: bool = False, count_only: bool = False) -> Any:
-        return self.range(prefix, prefix_end(prefix), keys_only=keys_only, count_only=count_only)
 
     def txn(
         self, compare: Sequence[bytes], success: Sequence[bytes], failure: Sequence[bytes] = ()

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import TextIO
 
 V1 = 15
-"""Per-request chatter, shown from ``-v=1``: between DEBUG and INFO."""
+"""Per-request chatter, shown from ``-v=1``: between DEBUG and INFO. Log it with
+``logger.log(logs.V1, ...)``."""
 logging.addLevelName(V1, "V1")
 
 _handler: logging.Handler | None = None
@@ -60,8 +61,3 @@ def set_verbosity(verbosity: int) -> None:
     so threads logging at that moment lose no line."""
     level = logging.INFO if verbosity <= 0 else V1 if verbosity == 1 else logging.DEBUG
     logging.getLogger("etcdhcp").setLevel(level)
-
-
-def log_v1(logger: logging.Logger, msg: str, *args: object) -> None:
-    """Log at ``V1``, attributing the line to the caller rather than to this helper."""
-    logger.log(V1, msg, *args, stacklevel=2)

@@ -5,6 +5,13 @@ global default, so tests (and several daemons in one process) read exactly
 what etcdhcp exports and nothing else. Label values are lower-case words.
 Counters whose label values are a closed set start at zero for every value,
 so ``rate()`` and alerts work before the first event.
+
+No ``*_created`` series. prometheus_client exports one beside every counter and
+histogram series (the time it began), which doubles the series count in the text
+format. Prometheus needs none of them: it finds restarts from counter resets, and
+the series above exist from the start. They are turned off for the whole process:
+``disable_created_metrics()`` from prometheus_client 0.17 on (the venv's); 0.16,
+which the .deb runs on (Debian 12), has only the switch that function sets.
 """
 
 from __future__ import annotations
@@ -14,12 +21,23 @@ import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from etcdhcp import __version__
+
+
+def _disable_created_series() -> None:
+    if hasattr(prometheus_client, "disable_created_metrics"):  # 0.17 and later
+        prometheus_client.disable_created_metrics()
+    else:  # 0.16 reads this switch (set from PROMETHEUS_DISABLE_CREATED_SERIES) at collection
+        prometheus_client.metrics._use_created = False
+
+
+_disable_created_series()
 
 REGISTRY = CollectorRegistry()
 """The registry that the admin server's ``/metrics`` exposes."""
@@ -145,12 +163,13 @@ SERVERS_LIVE = Gauge(
 
 POOL_ADDRESSES = Gauge(
     "etcdhcp_pool_addresses",
-    "Addresses in etcd by state, as last counted.",
-    ["state"],
+    "Addresses in etcd by scope and state, as last counted.",
+    ["scope", "state"],
     registry=REGISTRY,
 )
-"""Set when the pool is counted (start-up, reseeding); ``state``: free, leased,
-offered, quarantined."""
+"""Set when the pool is counted (start-up, then every few seconds); ``state``: free,
+offered, leased, reserved, quarantined. A reserved address is also offered or leased
+while its client holds it."""
 
 LEASES = Counter(
     "etcdhcp_leases_total",
@@ -166,7 +185,8 @@ QUEUE_DEPTH = Gauge(
     "Packets received and waiting for a worker.",
     registry=REGISTRY,
 )
-"""Set by the transport whenever it enqueues or dequeues."""
+"""Raised by the receive thread when a frame is queued, lowered by the worker that
+takes it: 0 on an idle server."""
 
 SERVING_PROCESSES = Gauge(
     "etcdhcp_serving_processes",
@@ -181,6 +201,27 @@ SERVING_PROCESS_RESTARTS = Counter(
     registry=REGISTRY,
 )
 """+1 per restart attempt of a serving process other than the main one."""
+
+SCOPES = Gauge(
+    "etcdhcp_scopes",
+    "Scopes (subnets) this server serves: its flags' scope and the valid documents in etcd.",
+    registry=REGISTRY,
+)
+"""Set whenever the scope view is rebuilt (start-up, every change in etcd)."""
+
+CONFIG_REVISION = Gauge(
+    "etcdhcp_config_revision",
+    "The etcd revision of the scope documents this server serves from.",
+    registry=REGISTRY,
+)
+"""Servers serving the same revision see the same scopes: compare it across servers."""
+
+CONFIG_REJECTED = Gauge(
+    "etcdhcp_config_documents_rejected",
+    "Scope documents in etcd this server refuses (it keeps serving their previous version).",
+    registry=REGISTRY,
+)
+"""Set with every rebuild; non-zero means `etcdhcpctl check` has something to say."""
 
 BUILD_INFO = Gauge(
     "etcdhcp_build_info",
@@ -224,10 +265,8 @@ SUMMED_GAUGES = frozenset(
 LOWEST_GAUGES = frozenset({"etcdhcp_etcd_up"})  # 0 if any process has lost etcd
 
 
-def _combine(family: Metric, sample_name: str, first: float, other: float) -> float:
-    if family.type in COUNTING_TYPES:
-        return min(first, other) if sample_name.endswith("_created") else first + other
-    if family.name in SUMMED_GAUGES:
+def _combine(family: Metric, first: float, other: float) -> float:
+    if family.type in COUNTING_TYPES or family.name in SUMMED_GAUGES:
         return first + other
     if family.name in LOWEST_GAUGES:
         return min(first, other)
@@ -252,7 +291,7 @@ def merge_families(sources: Sequence[Iterable[Metric]]) -> list[Metric]:
                 if seen is None:
                     series[key] = sample
                 else:
-                    value = _combine(family, sample.name, seen.value, sample.value)
+                    value = _combine(family, seen.value, sample.value)
                     series[key] = seen._replace(value=value)
     for name, family in merged.items():
         family.samples = _grouped(list(values[name].values()))

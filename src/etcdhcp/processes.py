@@ -44,7 +44,7 @@ from prometheus_client.metrics_core import Metric
 from etcdhcp import logs, metrics
 from etcdhcp.config import Config
 from etcdhcp.etcd import EtcdError
-from etcdhcp.serving import SHUTDOWN_GRACE, Fatal, Serving
+from etcdhcp.serving import SHUTDOWN_GRACE, Fatal, Serving, Stopped
 
 log = logging.getLogger("etcdhcp.processes")  # also when run as __main__ (a child)
 
@@ -339,10 +339,13 @@ def child_main(fd: int) -> int:
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
     signal.signal(signal.SIGINT, lambda _signum, _frame: stop.set())
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the main process passes -v on
-    serving = Serving(config, stop)
+    serving = Serving(config, stop, main=False)
     try:
         serving.connect(list(config.etcd_endpoints))
         serving.serve(fanout)
+    except Stopped:
+        serving.close()
+        return 0
     except (Fatal, EtcdError) as exc:
         conn.send(("failed", str(exc)))
         serving.close()

@@ -1,21 +1,18 @@
-"""What to answer: RFC 2131 §4.3 decisions, from a Request and what the store knows.
+"""What to answer: RFC 2131 §4.3 decisions, as pure functions.
 
-The helpers at the top are plain functions of a request (client state, reply
-options, where the reply goes); `Responder` combines them with the lease store.
+`decide` turns a request and its scopes into an `Intent` (what the lease store
+must do); the store carries the intent out in one transaction; `conclude` turns
+the intent and the store's answer into the reply's type and address, or into a
+reason for silence. Neither touches etcd or a socket, so every rule here is tested
+alone. `destination` says where a reply goes (RFC 2131 §4.1).
 """
 
 from __future__ import annotations
 
-import functools
-import ipaddress
-import logging
-import socket
 from dataclasses import dataclass
 
-from etcdhcp import metrics
 from etcdhcp.codec import (
     ACK,
-    BROADCAST_FLAG,
     BROADCAST_MAC,
     CLIENT_PORT,
     DECLINE,
@@ -23,97 +20,84 @@ from etcdhcp.codec import (
     INFORM,
     NAK,
     OFFER,
-    OPT_CLIENT_ID,
-    OPT_DNS,
-    OPT_LEASE_TIME,
-    OPT_MESSAGE,
-    OPT_MESSAGE_TYPE,
-    OPT_REBINDING_TIME,
-    OPT_RELAY_AGENT_INFO,
-    OPT_RENEWAL_TIME,
-    OPT_ROUTER,
-    OPT_SERVER_ID,
-    OPT_SUBNET_MASK,
     RELEASE,
     REQUEST,
     SERVER_PORT,
     ZERO_IP,
     Reply,
     Request,
-    ip_option,
-    u32_option,
 )
-from etcdhcp.store import LeaseStore
-
-log = logging.getLogger(__name__)
+from etcdhcp.scopes import Scope, ScopeSet
 
 LIMITED_BROADCAST = "255.255.255.255"
-LEASE_OPTIONS = frozenset({OPT_LEASE_TIME, OPT_RENEWAL_TIME, OPT_REBINDING_TIME})
+
+
+# ---- intents: what the store is asked to do ------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Network:
-    """What the server tells clients about the served subnet."""
+class Offer:
+    """DISCOVER: hold an address of `family` (the scope, then its shared-network siblings)."""
 
-    server_ip: str
-    subnet: ipaddress.IPv4Network
-    router: str
-    dns: tuple[str, ...]
-    lease_time: int
-
-    def contains(self, ip: str | None) -> bool:
-        if not ip:
-            return False
-        try:
-            packed = socket.inet_aton(ip)
-        except (OSError, ValueError):
-            return False
-        if socket.inet_ntoa(packed) != ip:  # a form ipaddress refuses ("10.1", "010.0.0.1")
-            try:
-                return ipaddress.IPv4Address(ip) in self.subnet
-            except ValueError:
-                return False
-        # What the codec hands over is canonical: compare integers, no ipaddress parsing.
-        return int.from_bytes(packed, "big") & self._netmask == self._network
-
-    @functools.cached_property
-    def _netmask(self) -> int:
-        return int(self.subnet.netmask)
-
-    @functools.cached_property
-    def _network(self) -> int:
-        return int(self.subnet.network_address)
-
-    def config_options(self, with_lease: bool) -> dict[int, bytes]:
-        """Options 1, 3, 6 and (for leases) 51, 58 (T1 = 50%), 59 (T2 = 87.5%), RFC 2131 §4.4.5."""
-        return dict(self._lease_options if with_lease else self._config_options)
-
-    @functools.cached_property
-    def _config_options(self) -> dict[int, bytes]:
-        """Encoded once: they depend on the configuration only, not on the packet."""
-        return {
-            OPT_SUBNET_MASK: ip_option(self.subnet.netmask),
-            OPT_ROUTER: ip_option(self.router),
-            OPT_DNS: ip_option(*self.dns),
-        }
-
-    @functools.cached_property
-    def _lease_options(self) -> dict[int, bytes]:
-        return {
-            **self._config_options,
-            OPT_LEASE_TIME: u32_option(self.lease_time),
-            OPT_RENEWAL_TIME: u32_option(self.lease_time // 2),
-            OPT_REBINDING_TIME: u32_option(self.lease_time * 7 // 8),
-        }
+    family: tuple[Scope, ...]
+    requested: str | None
 
 
 @dataclass(frozen=True)
-class Destination:
-    """Where a reply goes; `mac` None means the kernel routes it (the client has an address)."""
+class Commit:
+    """REQUEST: lease `ip` for `lease_time` seconds; `silent_if_unknown`: INIT-REBOOT's rule."""
 
     ip: str
-    port: int
-    mac: str | None
+    scope: Scope
+    lease_time: int
+    allow_free: bool
+    silent_if_unknown: bool = False
+
+
+@dataclass(frozen=True)
+class Withdraw:
+    """REQUEST for another server: give back our offer unless it is for `keep`."""
+
+    keep: str | None
+
+
+@dataclass(frozen=True)
+class Release:
+    ip: str
+
+
+@dataclass(frozen=True)
+class Decline:
+    ip: str
+
+
+@dataclass(frozen=True)
+class Inform:
+    """DHCPINFORM: configuration only (RFC 2131 §3.4)."""
+
+    scope: Scope
+
+
+@dataclass(frozen=True)
+class Nak:
+    why: str
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """No store work and no answer; `reason` labels etcdhcp_requests_ignored_total."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Not ours to answer (no scope for the client's link); counted as a dropped packet."""
+
+    reason: str
+
+
+Intent = Offer | Commit | Withdraw | Release | Decline | Inform | Nak | Ignore | Drop
 
 
 def request_state(req: Request) -> str:
@@ -127,159 +111,153 @@ def request_state(req: Request) -> str:
     return "rebinding"
 
 
-def ordered_options(
-    req: Request, message_type: int, server_ip: str, config: dict[int, bytes]
-) -> tuple[tuple[int, bytes], ...]:
-    """Reply options: 53 and 54 first, then the client's parameter request list order,
-    then the remaining configuration options, then 61 (RFC 6842) and 82 (RFC 3046) echoed."""
-    options: list[tuple[int, bytes]] = [
-        (OPT_MESSAGE_TYPE, bytes((message_type,))),
-        (OPT_SERVER_ID, ip_option(server_ip)),
-    ]
-    remaining = dict(config)
-    for code in req.param_request_list:
-        if code in remaining:
-            options.append((code, remaining.pop(code)))
-    options.extend(sorted(remaining.items()))
-    if req.client_id is not None:
-        options.append((OPT_CLIENT_ID, req.client_id))
-    if req.relay_agent_info is not None:
-        options.append((OPT_RELAY_AGENT_INFO, req.relay_agent_info))
-    return tuple(options)
+def decide(req: Request, scope: Scope | None, scopes: ScopeSet, server_ip: str) -> Intent:
+    """What the store must do for `req`, whose link is `scope`'s (pure).
+
+    Without a scope only what names an address is acted on: a RELEASE or DECLINE (the
+    store checks the client holds it), and a renewal sent to us, which is NAKed so the
+    client starts again on whatever its link is now (its scope was removed).
+    """
+    kind = req.message_type
+    if scope is None:
+        if kind in (RELEASE, DECLINE):
+            return _release_or_decline(req, server_ip)
+        if kind == REQUEST and request_state(req) == "renewing" and not req.relayed:
+            return Nak(f"address {req.ciaddr} is not on a network this server serves")
+        return Drop("no_scope")
+    if kind == DISCOVER:
+        requested = req.requested_ip
+        if requested and scopes.owner(requested, scope) is None:
+            requested = None  # an address of another link: offer one of this link
+        return Offer(scopes.family(scope), requested)
+    if kind == REQUEST:
+        return _request(req, scope, scopes, server_ip)
+    if kind in (RELEASE, DECLINE):
+        return _release_or_decline(req, server_ip)
+    if kind == INFORM:
+        if req.ciaddr == ZERO_IP and not req.relayed:
+            return Ignore("inform_without_ciaddr")
+        return Inform(scope)
+    return Ignore("invalid_request")  # pragma: no cover - the codec admits only the above
+
+
+def _release_or_decline(req: Request, server_ip: str) -> Intent:
+    if req.message_type == RELEASE:
+        return Release(req.ciaddr)
+    if req.server_id not in (None, server_ip) or not req.requested_ip:
+        return Ignore("decline_not_ours")
+    return Decline(req.requested_ip)
+
+
+def _request(req: Request, scope: Scope, scopes: ScopeSet, server_ip: str) -> Intent:
+    state = request_state(req)
+    if state == "selecting":
+        if req.server_id != server_ip:
+            return Withdraw(req.requested_ip)
+        if not req.requested_ip:
+            return Ignore("no_requested_address")
+        return _commit(req, req.requested_ip, scope, scopes, allow_free=True, silent=False)
+    if state == "init-reboot":
+        assert req.requested_ip is not None
+        return _commit(req, req.requested_ip, scope, scopes, allow_free=False, silent=True)
+    if state in ("renewing", "rebinding"):
+        return _commit(req, req.ciaddr, scope, scopes, allow_free=True, silent=False)
+    return Ignore("invalid_request")
+
+
+def _commit(
+    req: Request, ip: str, scope: Scope, scopes: ScopeSet, *, allow_free: bool, silent: bool
+) -> Intent:
+    owner = scopes.owner(ip, scope)
+    if owner is None:
+        return Nak(f"address {ip} is not on this network")
+    return Commit(ip, owner, owner.lease_time(req.requested_lease_time), allow_free, silent)
+
+
+# ---- conclusions: the reply, from the intent and what the store did ------------------------
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """The reply to send (`message_type`, `yiaddr`, `scope` for its options; a NAK has
+    none), or silence with `ignored` or `dropped` naming why (both None: nothing to
+    count); `lease_time` for leases."""
+
+    message_type: int | None = None
+    yiaddr: str = ZERO_IP
+    scope: Scope | None = None
+    lease_time: int | None = None
+    ignored: str | None = None
+    dropped: str | None = None
+    nak_reason: str | None = None
+
+
+def conclude(intent: Intent, outcome: object) -> Conclusion:
+    """The reply for `intent` given what the store answered (`outcome`)."""
+    if isinstance(intent, Offer):
+        if outcome is None:
+            return Conclusion(ignored="pool_exhausted")
+        ip = str(outcome)
+        owner = next((s for s in intent.family if s.contains(_ip(ip))), intent.family[0])
+        return Conclusion(OFFER, ip, owner, owner.lease_time(None))
+    if isinstance(intent, Commit):
+        lease = getattr(outcome, "lease", None)
+        if lease is not None:
+            return Conclusion(ACK, intent.ip, intent.scope, intent.lease_time)
+        refusal = getattr(outcome, "refusal", None)
+        if refusal == "no_record" and intent.silent_if_unknown:
+            return Conclusion(ignored="no_record")
+        why = f"address {intent.ip} is not available ({refusal})"
+        return Conclusion(NAK, nak_reason=why)
+    if isinstance(intent, Nak):
+        return Conclusion(NAK, nak_reason=intent.why)
+    if isinstance(intent, Inform):
+        return Conclusion(ACK, scope=intent.scope)
+    if isinstance(intent, Withdraw):
+        return Conclusion(ignored="other_server")
+    if isinstance(intent, Release):
+        return Conclusion(ignored=None if outcome else "release_unknown")
+    if isinstance(intent, Decline):
+        return Conclusion(ignored=None if outcome else "decline_unknown")
+    if isinstance(intent, Drop):
+        return Conclusion(dropped=intent.reason)
+    return Conclusion(ignored=intent.reason)
+
+
+def _ip(text: str) -> int:
+    return int.from_bytes(bytes(int(part) for part in text.split(".")), "big")
+
+
+# ---- where the reply goes -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a reply goes; `mac` None means the kernel routes it (through a relay)."""
+
+    ip: str
+    port: int
+    mac: str | None
 
 
 def destination(reply: Reply) -> Destination:
-    """RFC 2131 §4.1: relay, then NAK broadcast, then ciaddr, then broadcast bit, then chaddr."""
+    """RFC 2131 §4.1: relay, then NAK broadcast, then ciaddr, then broadcast bit, then chaddr.
+
+    A client with an address (ciaddr) is answered at the hardware address its frame
+    came from, not through the kernel: the kernel's neighbour table may still hold
+    another client's MAC for that address (it had it before), and the reply would be
+    lost. That is the client's own MAC on our link, and the router's when the client
+    renews from behind one; such a client is out of reach of a broadcast, so it gets
+    its NAK there too (as Kea sends it), where a client on our link gets it broadcast.
+    """
     req = reply.request
     if req.relayed:
         return Destination(req.giaddr, SERVER_PORT, None)
-    if reply.message_type == NAK:
+    routed = req.src_mac != req.mac
+    if reply.message_type == NAK and not (routed and req.ciaddr != ZERO_IP):
         return Destination(LIMITED_BROADCAST, CLIENT_PORT, BROADCAST_MAC)
     if req.ciaddr != ZERO_IP:
-        return Destination(req.ciaddr, CLIENT_PORT, None)
+        return Destination(req.ciaddr, CLIENT_PORT, req.src_mac)
     if req.broadcast:
         return Destination(LIMITED_BROADCAST, CLIENT_PORT, BROADCAST_MAC)
     return Destination(reply.yiaddr, CLIENT_PORT, req.mac)
-
-
-def _ignore(reason: str) -> None:
-    metrics.REQUESTS_IGNORED.labels(reason=reason).inc()
-
-
-class Responder:
-    """Turns one decoded request into a reply (or silence), using the lease store."""
-
-    def __init__(self, network: Network, store: LeaseStore) -> None:
-        self.network = network
-        self.store = store
-        self._handlers = {
-            DISCOVER: self._discover,
-            REQUEST: self._request,
-            RELEASE: self._release,
-            DECLINE: self._decline,
-            INFORM: self._inform,
-        }
-
-    def respond(self, req: Request) -> Reply | None:
-        if req.relayed and not self.network.contains(req.giaddr):
-            metrics.PACKETS_DROPPED.labels(reason="foreign_relay").inc()
-            return None
-        return self._handlers[req.message_type](req)
-
-    # ---- replies
-
-    def _reply(self, req: Request, message_type: int, yiaddr: str) -> Reply:
-        options = ordered_options(
-            req, message_type, self.network.server_ip, self.network.config_options(True)
-        )
-        return Reply(message_type, req, yiaddr=yiaddr, flags=req.flags, options=options)
-
-    def _nak(self, req: Request, why: str) -> Reply:
-        log.info("NAK %s for %s: %s", req.mac, req.requested_ip or req.ciaddr, why)
-        config = {OPT_MESSAGE: why.encode()}
-        flags = req.flags | BROADCAST_FLAG if req.relayed else req.flags
-        options = ordered_options(req, NAK, self.network.server_ip, config)
-        return Reply(NAK, req, flags=flags, options=options)
-
-    # ---- message types
-
-    def _discover(self, req: Request) -> Reply | None:
-        requested = req.requested_ip if self.network.contains(req.requested_ip) else None
-        ip = self.store.offer(req.mac, requested)
-        if ip is None:
-            log.warning("no free address to offer %s: the pool is exhausted", req.mac)
-            _ignore("pool_exhausted")
-            return None
-        return self._reply(req, OFFER, ip)
-
-    def _request(self, req: Request) -> Reply | None:
-        state = request_state(req)
-        if state == "selecting":
-            if req.server_id != self.network.server_ip:
-                self.store.withdraw_offer(req.mac, keep=req.requested_ip)
-                _ignore("other_server")
-                return None
-            if not req.requested_ip:
-                _ignore("no_requested_address")
-                return None
-            return self._commit(req, req.requested_ip, allow_free=True, silent_if_unknown=False)
-        if state == "init-reboot":
-            if not self.network.contains(req.requested_ip):
-                return self._nak(req, "requested address is not on this network")
-            return self._commit(req, req.requested_ip, allow_free=False, silent_if_unknown=True)
-        if state in ("renewing", "rebinding"):
-            if not self.network.contains(req.ciaddr):
-                return self._nak(req, "address is not on this network")
-            return self._commit(req, req.ciaddr, allow_free=True, silent_if_unknown=False)
-        _ignore("invalid_request")
-        return None
-
-    def _commit(
-        self, req: Request, ip: str, *, allow_free: bool, silent_if_unknown: bool
-    ) -> Reply | None:
-        client_id = req.client_id.hex() if req.client_id else None
-        result = self.store.commit(
-            req.mac, ip, allow_free=allow_free, hostname=req.hostname, client_id=client_id
-        )
-        if result.lease is not None:
-            verb = "renewed" if result.renewed else "granted"
-            log.info("lease %s: %s %s (server %s)", verb, req.mac, ip, self.network.server_ip)
-            return self._reply(req, ACK, ip)
-        if result.refusal == "no_record" and silent_if_unknown:
-            _ignore("no_record")
-            return None
-        return self._nak(req, f"address {ip} is not available ({result.refusal})")
-
-    def _release(self, req: Request) -> None:
-        if self.store.release(req.mac, req.ciaddr):
-            log.info(
-                "lease released: %s %s (server %s)", req.mac, req.ciaddr, self.network.server_ip
-            )
-        else:
-            log.info("ignored RELEASE of %s from %s: not its lease", req.ciaddr, req.mac)
-            _ignore("release_unknown")
-
-    def _decline(self, req: Request) -> None:
-        ip = req.requested_ip
-        if req.server_id not in (None, self.network.server_ip) or not ip:
-            _ignore("decline_not_ours")
-            return
-        if self.store.decline(req.mac, ip):
-            log.info(
-                "address declined: %s %s quarantined (server %s)",
-                req.mac,
-                ip,
-                self.network.server_ip,
-            )
-        else:
-            log.info("ignored DECLINE of %s from %s: not its address", ip, req.mac)
-            _ignore("decline_unknown")
-
-    def _inform(self, req: Request) -> Reply | None:
-        """RFC 2131 §3.4: configuration only; no lease time, no yiaddr, sent to ciaddr."""
-        if req.ciaddr == ZERO_IP and not req.relayed:
-            _ignore("inform_without_ciaddr")
-            return None
-        config = self.network.config_options(False)
-        options = ordered_options(req, ACK, self.network.server_ip, config)
-        return Reply(ACK, req, ciaddr=req.ciaddr, flags=req.flags, options=options)

@@ -31,10 +31,11 @@ import collections
 import ipaddress
 import json
 import logging
+import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -42,6 +43,7 @@ from typing import Any, TypeVar
 from etcdhcp import metrics
 from etcdhcp.etcd import Branch, Etcd, LeaseBuckets, LeaseNotFound, first_value, prefix_end
 from etcdhcp.etcdwire import absent, delete, get, nested, present, put, value_is
+from etcdhcp.scopes import Document, Scope, ScopeSet, document_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,6 +55,11 @@ RESERVE_ATTEMPTS = 5  # reads and guarded writes before giving up on a busy stor
 SCAN_PAGE = 5000  # keys per range read when scanning a prefix
 FREE_CANDIDATES = 32  # free keys read at once into the offer cache
 OFFER_ATTEMPTS = 3 * FREE_CANDIDATES  # candidates taken by others meanwhile are skipped
+# Every state an address can be in, one key prefix each (a declined address is
+# quarantined: its key says `declined`, CONTRACT's word for the event).
+ADDRESS_STATES = ("free", "offered", "leased", "reserved", "quarantined")
+OUTSIDE = "outside"  # the pool gauges' `scope` for addresses in no scope's pools
+CANDIDATE_PAGES = 8  # reads of a subnet's free keys shared with other subnets, at most
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,8 @@ class Lease(_JsonRecord):
 class ServerInfo(_JsonRecord):
     """One live server as the registry shows it (`P servers::<server_ip>`).
 
-    `started` is unix time; `range_from`/`range_to` the addresses it seeds.
+    `started` is unix time; `range_from`/`range_to` the addresses it seeds from its
+    flags, in `subnet` (all three None when it serves only etcd's scopes).
     """
 
     server_ip: str
@@ -126,6 +134,7 @@ class ServerInfo(_JsonRecord):
     started: float | None = None
     hostname: str | None = None
     pid: int | None = None
+    subnet: str | None = None
 
 
 @dataclass(frozen=True)
@@ -192,8 +201,7 @@ class LeaseStore:
         etcd: Etcd,
         *,
         prefix: str,
-        pool: AddressPool,
-        lease_time: float,
+        scopes: Callable[[], ScopeSet],
         offer_hold: float,
         decline_time: float,
         server_id: str,
@@ -201,14 +209,15 @@ class LeaseStore:
     ) -> None:
         self.etcd = etcd
         self.prefix = prefix
-        self.pool = pool
-        self.lease_time = lease_time
+        self.scopes = scopes
         self.server_id = server_id
         self._clock = clock
-        self._dhcp_leases = LeaseBuckets(etcd, 2 * lease_time, clock)
+        self._dhcp_leases: dict[int, LeaseBuckets] = {}  # by DHCP lease time
+        self._dhcp_leases_lock = threading.Lock()
         self._offer_leases = LeaseBuckets(etcd, offer_hold, clock)
         self._decline_leases = LeaseBuckets(etcd, decline_time, clock)
-        self._candidates: collections.deque[str] = collections.deque()
+        # Probably-free addresses read ahead, by scope (id, subnet, pools).
+        self._candidates: dict[tuple[Any, ...], collections.deque[str]] = {}
         self._candidates_lock = threading.Lock()
         self.free_prefix = f"{prefix}ips::free::"
         self.leased_prefix = f"{prefix}ips::leased::"
@@ -220,17 +229,23 @@ class LeaseStore:
         self.reserved_prefix = f"{prefix}ips::reserved::"
         self.reservation_prefix = f"{prefix}reservations::"
         self.servers_prefix = f"{prefix}servers::"
+        self.state_prefixes = {  # in the order of ADDRESS_STATES
+            "free": self.free_prefix,
+            "offered": self.offered_prefix,
+            "leased": self.leased_prefix,
+            "reserved": self.reserved_prefix,
+            "quarantined": self.declined_prefix,
+        }
 
     @classmethod
     def for_operator(cls, etcd: Etcd, prefix: str) -> LeaseStore:
-        """A store for etcdhcpctl: its range is empty, so by itself it seeds and frees
+        """A store for etcdhcpctl: it serves no scope, so by itself it seeds and frees
         nothing (operators say where an address goes), and it grants no leases."""
-        empty = AddressPool(ipaddress.IPv4Address(1), ipaddress.IPv4Address(0))
+        no_scopes = ScopeSet(())
         return cls(
             etcd,
             prefix=prefix,
-            pool=empty,
-            lease_time=1,
+            scopes=lambda: no_scopes,
             offer_hold=1,
             decline_time=1,
             server_id="etcdhcpctl",
@@ -267,16 +282,23 @@ class LeaseStore:
 
     # ---- DISCOVER
 
-    def offer(self, mac: str, requested: str | None = None) -> str | None:
-        """The address to offer `mac`, held for it under an offer key; None if the pool is empty.
+    def offer(
+        self, mac: str, requested: str | None = None, *, family: Sequence[Scope] | None = None
+    ) -> str | None:
+        """The address to offer `mac` on a link, held for it under an offer key; None if
+        every pool of the link is empty.
 
-        In order: its current lease, its pending offer (so every server answering one
-        broadcast DISCOVER offers the same address), the requested address if free,
-        any free address.
+        `family` is the chosen scope, then its shared-network siblings (tried in turn
+        when one is full). In order: its current lease, its pending offer (so every
+        server answering one broadcast DISCOVER offers the same address), the requested
+        address if free, any free address of the family's pools. A lease or offer the
+        client holds on another link is given up first: the client moved. Without a
+        family (tools, tests), every served scope is one.
         """
-        return self._with_live_leases(self._offer, mac, requested)
+        chosen = tuple(self.scopes().scopes if family is None else family)
+        return self._with_live_leases(self._offer, mac, chosen, requested)
 
-    def _offer(self, mac: str, requested: str | None) -> str | None:
+    def _offer(self, mac: str, family: tuple[Scope, ...], requested: str | None) -> str | None:
         known = [  # in the order of _KNOWN
             Branch([present(self._nic(mac))], [get(self._nic(mac))]),
             Branch([present(self._reservation(mac))], [get(self._reservation(mac))]),
@@ -285,36 +307,56 @@ class LeaseStore:
         if requested:
             choice = self.etcd.choose([*known, self._take_for_offer(mac, requested)])
             if choice.index is not None:
-                return self._held_address(mac, choice, requested)
-        for _ in range(OFFER_ATTEMPTS):
-            ip = self._next_candidate()
-            if ip is None:
-                choice = self.etcd.choose(known)
-                return None if choice.index is None else self._held_address(mac, choice, "")
-            choice = self.etcd.choose([*known, self._take_for_offer(mac, ip)])
-            if choice.index is not None:
-                return self._held_address(mac, choice, ip)
-        return None
+                return self._held_address(mac, choice, requested, family)
+        for scope in family:
+            for _ in range(OFFER_ATTEMPTS):
+                ip = self._next_candidate(scope)
+                if ip is None:
+                    break
+                choice = self.etcd.choose([*known, self._take_for_offer(mac, ip)])
+                if choice.index is not None:
+                    return self._held_address(mac, choice, ip, family)
+        choice = self.etcd.choose(known)
+        return None if choice.index is None else self._held_address(mac, choice, "", family)
 
-    def _next_candidate(self) -> str | None:
-        """A probably-free address from this server's small cache of free keys.
+    def _next_candidate(self, scope: Scope) -> str | None:
+        """A probably-free address of `scope`'s pools from this server's small cache.
 
         One range read fills the cache for many DISCOVERs, and concurrent workers
         take different entries, so they do not race each other for one address.
         """
+        key = (scope.id, scope.subnet, scope.pools)
         with self._candidates_lock:
-            if not self._candidates:
-                self._candidates.extend(self._free_candidates())
-            return self._candidates.popleft() if self._candidates else None
+            cached = self._candidates.setdefault(key, collections.deque())
+            if not cached:
+                cached.extend(self._free_candidates(scope))
+            return cached.popleft() if cached else None
 
-    def _held_address(self, mac: str, choice: Any, taken: str) -> str | None:
-        """The address from an `offer` choice: one of `known` (read), or the taken one."""
+    def _held_address(
+        self, mac: str, choice: Any, taken: str, family: tuple[Scope, ...]
+    ) -> str | None:
+        """The address from an `offer` choice: one of `known` (read), or the taken one.
+
+        A lease or offer on another link is given up and the offer made again; a
+        reservation on another link is the operator's to fix (logged, no offer).
+        """
         if choice.index is None or choice.index >= len(_KNOWN):
             return taken
         ip = first_value(choice.responses[0]).decode()
-        if _KNOWN[choice.index] == "reservation":
+        known = _KNOWN[choice.index]
+        on_link = any(scope.contains(int(ipaddress.IPv4Address(ip))) for scope in family)
+        if known == "reservation":
+            if not on_link:
+                log.warning("%s is reserved %s, which is not on its link: no offer", mac, ip)
+                return None
             return self._reserved_if_available(mac, ip)
-        return ip
+        if on_link:
+            return ip
+        moved = self.release(mac, ip) if known == "lease" else self.withdraw_offer(mac, keep=None)
+        if not moved:
+            return None  # it changed meanwhile: the client's retransmission tries again
+        log.info("%s moved off %s (%s): offering an address of its new link", mac, ip, known)
+        return self._offer(mac, family, None)
 
     def _reserved_if_available(self, mac: str, ip: str) -> str | None:
         """`mac`'s reserved address unless a quarantine or another client holds it.
@@ -369,25 +411,36 @@ class LeaseStore:
         )
         return choice.index == 0
 
-    def _free_candidates(self) -> list[str]:
-        """A few free addresses from a random point of the free keys: O(1) in the pool size.
+    def _free_candidates(self, scope: Scope) -> list[str]:
+        """A few free addresses of `scope` from a random point of its keys: O(1) in the pool.
 
-        Starting at a random key spreads servers over the pool, so they rarely race
-        for one address.
+        Free keys sort as text, so a subnet's keys are those under its dotted prefix
+        (`198.18.11.` for a /24), shared with neighbours when the subnet is not
+        octet-aligned: what is read is filtered by the scope. Its pools come first; a
+        free key written by hand elsewhere in its subnet is offered too (CONTRACT §3).
+        Starting at a random key spreads servers over the pool, so they rarely race for
+        one address.
         """
-        start = self._free(self.pool.random_address())
-        end = prefix_end(self.free_prefix)
-        keys = [
-            kv.key for kv in self.etcd.range(start, end, limit=FREE_CANDIDATES, keys_only=True).kvs
-        ]
-        if len(keys) < FREE_CANDIDATES:
-            keys += [
-                kv.key
-                for kv in self.etcd.range(
-                    self.free_prefix, start.encode(), limit=FREE_CANDIDATES, keys_only=True
-                ).kvs
-            ]
-        return [key.decode()[len(self.free_prefix) :] for key in keys]
+        if not scope.pools:
+            return []
+        span = self._free(_dotted_prefix(scope.subnet))
+        pool = random.choice(scope.pools)
+        start = self._free(str(ipaddress.IPv4Address(random.randint(pool.first, pool.last))))
+        found: list[str] = []
+        for low, high in ((start.encode(), prefix_end(span)), (span.encode(), start.encode())):
+            for _ in range(CANDIDATE_PAGES):
+                kvs = self.etcd.range(low, high, limit=FREE_CANDIDATES, keys_only=True).kvs
+                found += [
+                    ip
+                    for kv in kvs
+                    if _usable(scope, ip := kv.key.decode()[len(self.free_prefix) :])
+                ]
+                if len(found) >= FREE_CANDIDATES or len(kvs) < FREE_CANDIDATES:
+                    break
+                low = kvs[-1].key + b"\x00"
+            if len(found) >= FREE_CANDIDATES:
+                break
+        return found
 
     # ---- REQUEST
 
@@ -397,6 +450,7 @@ class LeaseStore:
         ip: str,
         *,
         allow_free: bool,
+        lease_time: int | None = None,
         hostname: str | None = None,
         client_id: str | None = None,
     ) -> Commit:
@@ -404,32 +458,57 @@ class LeaseStore:
 
         One transaction and one consensus write; the etcd lease is shared with other
         leases ending in the same time bucket, so a renewal grants no new etcd lease.
+        `lease_time` defaults to the valid lifetime of the scope holding `ip`.
         """
-        return self._with_live_leases(self._commit, mac, ip, allow_free, hostname, client_id)
+        if lease_time is None:
+            scope = self.scopes().containing(int(ipaddress.IPv4Address(ip)))
+            if scope is None:
+                raise ValueError(f"{ip} is in no served scope: give the lease time")
+            lease_time = scope.valid_lifetime
+        return self._with_live_leases(
+            self._commit, mac, ip, lease_time, allow_free, hostname, client_id
+        )
 
     def _with_live_leases(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn; if etcd lost a cached etcd lease (revoked, expired early), re-grant once."""
         try:
             return fn(*args)
         except LeaseNotFound:
-            for buckets in (self._dhcp_leases, self._offer_leases, self._decline_leases):
+            with self._dhcp_leases_lock:
+                dhcp = list(self._dhcp_leases.values())
+            for buckets in (*dhcp, self._offer_leases, self._decline_leases):
                 buckets.forget()
             return fn(*args)
 
+    def _etcd_lease(self, lease_time: int) -> int:
+        """An etcd lease for a DHCP lease of `lease_time`: TTL twice that, shared by a bucket."""
+        with self._dhcp_leases_lock:
+            buckets = self._dhcp_leases.get(lease_time)
+            if buckets is None:
+                buckets = LeaseBuckets(self.etcd, 2 * lease_time, self._clock)
+                self._dhcp_leases[lease_time] = buckets
+        return buckets.lease()
+
     def _commit(
-        self, mac: str, ip: str, allow_free: bool, hostname: str | None, client_id: str | None
+        self,
+        mac: str,
+        ip: str,
+        lease_time: int,
+        allow_free: bool,
+        hostname: str | None,
+        client_id: str | None,
     ) -> Commit:
         now = self._clock()
         lease = Lease(
             ip=ip,
             mac=mac,
-            expires=now + self.lease_time,
+            expires=now + lease_time,
             granted=now,
             server=self.server_id,
             hostname=hostname,
             client_id=client_id,
         )
-        etcd_lease = self._dhcp_leases.lease()
+        etcd_lease = self._etcd_lease(lease_time)
         write = [
             put(self._leased(ip), mac, etcd_lease),
             put(self._nic(mac), ip, etcd_lease),
@@ -509,7 +588,7 @@ class LeaseStore:
 
     def _back_to_pool(self, ip: str, to_pool: bool | None = None) -> list[Any]:
         """The op that makes `ip` free: when it is in the range (or `to_pool`) and not reserved."""
-        if not (ip in self.pool if to_pool is None else to_pool):
+        if not (self.scopes().in_pools(ip) if to_pool is None else to_pool):
             return []
         return [nested([absent(self._reserved(ip))], [put(self._free(ip), ip)])]
 
@@ -548,19 +627,24 @@ class LeaseStore:
             return None
         return _lease_of(ip, holder.decode(), info)
 
+    def pool_counts(self, scopes: ScopeSet) -> dict[str, dict[str, int]]:
+        """Addresses by scope (its label) and state, from one keys-only scan per state;
+        addresses in no scope's pools are counted under "outside"."""
+        counts = {label: dict.fromkeys(ADDRESS_STATES, 0) for label in _labels(scopes)}
+        for state, prefix in self.state_prefixes.items():
+            for ip, _ in self._scan(prefix):
+                scope = scopes.pool_scope(ip)
+                counts[scope.label if scope else OUTSIDE][state] += 1
+        return counts
+
     def counts(self) -> dict[str, int]:
-        """Addresses per state, from count-only reads (cheap for any pool size)."""
-        prefixes = {
-            "free": self.free_prefix,
-            "offered": self.offered_prefix,
-            "leased": self.leased_prefix,
-            "quarantined": self.declined_prefix,
-        }
-        ops = [_count(p) for p in prefixes.values()]
+        """Addresses per state, from count-only reads (cheap for any pool size). A reserved
+        address is counted as reserved and, while its client holds it, offered or leased."""
+        ops = [_count(p) for p in self.state_prefixes.values()]
         response = self.etcd.txn([], ops)
         return {
             state: r.response_range.count
-            for state, r in zip(prefixes, response.responses, strict=True)
+            for state, r in zip(self.state_prefixes, response.responses, strict=True)
         }
 
     # ---- the server registry (registry.py keeps our key alive)
@@ -637,10 +721,17 @@ class LeaseStore:
         with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="seed") as pool:
             return sum(pool.map(write, batches))
 
-    def seed(self) -> int:
-        """Make every range address that is in no state free; returns how many were added."""
+    def seed(self, scopes: Iterable[Scope] | None = None) -> int:
+        """Make every pool address (of `scopes`, default all served) that is in no state
+        free; returns how many were added."""
         accounted = self._accounted()
-        missing = [ip for ip in self.pool if ip not in accounted]
+        missing = [
+            ip
+            for scope in (self.scopes().scopes if scopes is None else scopes)
+            for pool in scope.pools
+            for ip in pool.addresses()
+            if ip not in accounted
+        ]
         return self._free_batches(missing) if missing else 0
 
     def free_if_vacant(self, ips: Iterable[str]) -> int:
@@ -649,7 +740,8 @@ class LeaseStore:
         Reads first so that the common case (the address moved on to another state in
         the same transaction) costs no write.
         """
-        candidates = sorted({ip for ip in ips if ip in self.pool})
+        scopes = self.scopes()
+        candidates = sorted({ip for ip in ips if scopes.in_pools(ip)})
         vacant: list[str] = []
         for i in range(0, len(candidates), CHECK_BATCH):
             batch = candidates[i : i + CHECK_BATCH]
@@ -663,35 +755,13 @@ class LeaseStore:
         return self._free_batches(vacant) if vacant else 0
 
     def reclaim_expired(self) -> int:
-        """Remove leases past their absolute end (2 x lease after the grant, like the TTL).
+        """Remove every lease past its absolute expiry plus `expiry_skew` (the full pass).
 
         etcd restarts TTLs after a leader change, so the absolute time is what counts.
         """
         now = self._clock()
-        reclaimed = 0
-        for ip, raw in list(self._scan(self.info_prefix, keys_only=False)):
-            try:
-                lease = Lease.from_json(raw)
-                ends = None if lease.expires is None else float(lease.expires) + self.lease_time
-            except (ValueError, TypeError):
-                log.warning("ignoring unreadable lease record for %s", ip)
-                continue
-            if ends is None or ends > now:
-                continue
-            back_to_pool = self._back_to_pool(ip)
-            choice = self.etcd.choose(
-                [
-                    Branch(
-                        [*self._lease_held(lease.mac, ip), value_is(self._info(ip), raw)],
-                        [*self._drop_lease(lease.mac, ip), *back_to_pool],
-                    ),
-                    Branch([absent(self._leased(ip))], [delete(self._info(ip))]),
-                ]
-            )
-            if choice.index == 0:
-                reclaimed += 1
-                metrics.LEASES.labels(event="expired_reclaimed").inc()
-        return reclaimed
+        records = list(self._scan(self.info_prefix, keys_only=False))
+        return sum(self._reclaim_record(ip, raw, now) for ip, raw in records)
 
     def watch_vacated(self) -> tuple[Iterator[str], Callable[[], None]]:
         """Addresses whose leased, offered, declined or reserved key was deleted (expiry too)."""
@@ -933,6 +1003,136 @@ class LeaseStore:
             found.append((Problem(kind, detail, ip, mac), fix))
         return found
 
+    # ---- expiry
+
+    expiry_skew = 3.0
+    """Seconds the clocks of two servers may disagree. A lease record holds its absolute
+    expiry by the clock of the server that wrote it; another server reclaims it only
+    once its own clock is this far past that, so no client loses its address early
+    unless the clocks differ by more (with NTP they differ by milliseconds)."""
+
+    def now(self) -> float:
+        """The clock lease expiry is judged by (unix time)."""
+        return self._clock()
+
+    def expiries(self) -> tuple[dict[str, float], int]:
+        """When each lease may be reclaimed (address -> unix time), and the revision read.
+
+        Hand pins (no record) and records without an expiry are never reclaimed and
+        are left out.
+        """
+        revision = self._revision()
+        due: dict[str, float] = {}
+        for ip, raw in self._scan(self.info_prefix, keys_only=False, revision=revision):
+            end = self._lease_end(ip, raw)
+            if end is not None:
+                due[ip] = end[1] + self.expiry_skew
+        return due, revision
+
+    def watch_expiries(
+        self, revision: int
+    ) -> tuple[Iterator[tuple[str, float | None]], Callable[[], None]]:
+        """(changes to `expiries()` after `revision`, cancel): (address, when), or
+        (address, None) once its record is gone or never expires."""
+        events, cancel = self.etcd.watch(self.info_prefix, start_revision=revision + 1)
+
+        def changes() -> Iterator[tuple[str, float | None]]:
+            for event in events:
+                ip = event.key[len(self.info_prefix) :]
+                end = None if event.deleted else self._lease_end(ip, event.value)
+                yield ip, None if end is None else end[1] + self.expiry_skew
+
+        return changes(), cancel
+
+    def reclaim_due(self, ips: Iterable[str]) -> int:
+        """Reclaim the leases of `ips` that are due, judged by their records as read now."""
+        wanted = sorted(set(ips), key=address_order)
+        reclaimed = 0
+        for i in range(0, len(wanted), DELETE_BATCH):
+            batch = wanted[i : i + DELETE_BATCH]
+            responses = self.etcd.txn([], [get(self._info(ip)) for ip in batch]).responses
+            now = self._clock()
+            for ip, response in zip(batch, responses, strict=True):
+                raw = first_value(response)
+                if raw is not None:
+                    reclaimed += self._reclaim_record(ip, raw, now)
+        return reclaimed
+
+    def _reclaim_record(self, ip: str, raw: bytes, now: float) -> bool:
+        """Remove the lease whose record is `raw` if it is due at `now`; the address goes
+        back to the pool. Guarded on the record: a renewal meanwhile keeps the lease."""
+        end = self._lease_end(ip, raw)
+        if end is None or now <= end[1] + self.expiry_skew:
+            return False
+        mac = end[0]
+        choice = self.etcd.choose(
+            [
+                Branch(
+                    [*self._lease_held(mac, ip), value_is(self._info(ip), raw)],
+                    [*self._drop_lease(mac, ip), *self._back_to_pool(ip)],
+                ),
+                Branch(  # a record whose lease is gone
+                    [absent(self._leased(ip)), value_is(self._info(ip), raw)],
+                    [delete(self._info(ip))],
+                ),
+            ]
+        )
+        if choice.index != 0:
+            return False
+        metrics.LEASES.labels(event="expired_reclaimed").inc()
+        return True
+
+    @staticmethod
+    def _lease_end(ip: str, raw: bytes) -> tuple[str, float] | None:
+        """(holder, absolute expiry) of a lease record; None when it never expires.
+
+        Only the record counts, not this server's lease time (which may have changed
+        since the grant). An unreadable record is logged and never reclaimed.
+        """
+        try:
+            lease = Lease.from_json(raw)
+        except (ValueError, TypeError):
+            lease = None
+        if lease is not None and lease.expires is None:
+            return None
+        if (
+            lease is None
+            or not isinstance(lease.mac, str)
+            or not isinstance(lease.expires, int | float)
+            or isinstance(lease.expires, bool)
+            or not math.isfinite(lease.expires)
+        ):
+            log.warning("ignoring unreadable lease record for %s", ip)
+            return None
+        return lease.mac, float(lease.expires)
+
+
+def _labels(scopes: ScopeSet) -> list[str]:
+    return [*(scope.label for scope in scopes.scopes), OUTSIDE]
+
+
+def _dotted_prefix(subnet: ipaddress.IPv4Network) -> str:
+    """The text every address of `subnet` starts with, up to a dot ("10.1." for 10.1.0.0/16)."""
+    first, last = str(subnet.network_address), str(subnet.broadcast_address)
+    common = 0
+    while common < len(first) and first[common] == last[common]:
+        common += 1
+    return first[: first.rfind(".", 0, common + 1) + 1] if common < len(first) else first
+
+
+def _usable(scope: Scope, ip: str) -> bool:
+    """A free key `scope` may offer: in its subnet, not its network or broadcast address."""
+    try:
+        value = int(ipaddress.IPv4Address(ip))
+    except ValueError:
+        return False
+    if not scope.contains(value):
+        return False
+    return scope.subnet.prefixlen > 30 or value not in (
+        scope.network_int,
+        int(scope.subnet.broadcast_address),
+    )
+
 
 def _count(key: str, single: bool = False) -> bytes:
     return get(key, None if single else prefix_end(key), count_only=True)
@@ -1004,3 +1204,56 @@ def address_order(ip: str) -> tuple[int, str]:
         return int(ipaddress.IPv4Address(ip)), ""
     except ValueError:
         return 1 << 32, ip
+
+
+class ConfigStore:
+    """Scope documents in etcd: `P config::subnet4::<id>` and `P config::shared-networks::<name>`.
+
+    Each value is one Kea-shaped JSON document (scopes.py); the document named
+    `subnet4/7` lives at `P config::subnet4::7`. Writers (etcdhcpctl) guard each write on
+    the values they validated against, so two operators cannot interleave a change.
+    """
+
+    def __init__(self, etcd: Etcd, prefix: str) -> None:
+        self.etcd = etcd
+        self.prefix = f"{prefix}config::"
+
+    def _key(self, name: str) -> str:
+        kind, _, key = name.partition("/")
+        return f"{self.prefix}{kind}::{key}"
+
+    def _name(self, key: bytes) -> str:
+        kind, _, rest = key.decode()[len(self.prefix) :].partition("::")
+        return document_name(kind, rest)
+
+    def documents(self) -> tuple[int, list[Document]]:
+        """(revision, every document) read at one revision, page by page."""
+        found: list[Document] = []
+        start, end = self.prefix.encode(), prefix_end(self.prefix)
+        revision = 0
+        while True:
+            response = self.etcd.range(start, end, limit=SCAN_PAGE, revision=revision)
+            revision = revision or int(response.header.revision)
+            found += [
+                Document(self._name(kv.key), kv.value, kv.mod_revision) for kv in response.kvs
+            ]
+            if not response.more or not response.kvs:
+                return revision, found
+            start = response.kvs[-1].key + b"\x00"
+
+    def watch(self, start_revision: int) -> tuple[Iterator[int], Callable[[], None]]:
+        """(the revision of each change to any document, from `start_revision`, cancel)."""
+        events, cancel = self.etcd.watch(self.prefix, start_revision=start_revision)
+        return (event.revision for event in events), cancel
+
+    def write(
+        self, puts: Mapping[str, str], deletes: Iterable[str], read: Mapping[str, bytes | None]
+    ) -> bool:
+        """Put and delete documents in one transaction, if every document named in `read`
+        still has the value read then (None: absent). False when one changed meanwhile."""
+        guards = [
+            _unchanged(self._key(n), None if v is None else v.decode()) for n, v in read.items()
+        ]
+        ops = [put(self._key(n), text) for n, text in puts.items()]
+        ops += [delete(self._key(n)) for n in deletes]
+        return bool(self.etcd.txn(guards, ops).succeeded)

@@ -408,20 +408,22 @@ class Transport:
         if not self._serializer.claim(key, frame):
             return
         left_out = self._queue.put((key, frame), work_class(frame.data))
-        if left_out is not None:
+        if left_out is None:
+            metrics.QUEUE_DEPTH.inc()  # inc and dec, not set(len): no stale value from a race
+        else:
             # No room (the rest is kept for existing leases), or displaced by newer work:
             # that client's frames go, and the client is free again.
             dropped_key = left_out[0]  # type: ignore[index]
             metrics.PACKETS_DROPPED.labels(reason="queue_full").inc()
             while self._serializer.next(dropped_key) is not None:
                 metrics.PACKETS_DROPPED.labels(reason="queue_full").inc()
-        metrics.QUEUE_DEPTH.set(len(self._queue))
 
     def _work_loop(self) -> None:
         while True:
             entry = self._queue.get()
             if entry is None:
                 return
+            metrics.QUEUE_DEPTH.dec()  # taken: an idle server shows 0
             key, frame = entry  # type: ignore[misc]
             item: object | None = frame
             while isinstance(item, _Frame):

@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of codec.decode and the pure RFC 2131 helpers (atheris).
+"""Coverage-guided fuzzing of codec.decode and the pure stages after it (atheris).
 
     PYTHONPATH=src:tests python tests/fuzz/fuzz_decode.py -runs=100000 [CORPUS_DIR]
 
@@ -14,24 +14,43 @@ import sys
 import atheris
 
 with atheris.instrument_imports(include=["etcdhcp"]):
-    from etcdhcp import codec
-    from etcdhcp.rfc2131 import destination, ordered_options, request_state
+    from etcdhcp import codec, rfc2131
+    from etcdhcp.options import assemble
+    from etcdhcp.scopes import Link, ScopeSet, parse_shared_network, parse_subnet
 
 SERVER_IP = "198.18.0.1"
+LINK = Link("eth0", SERVER_IP)
+VIEW = ScopeSet(
+    [
+        parse_subnet({"id": 1, "subnet": "198.18.0.0/24", "pools": [{"pool": "198.18.0.10/31"}]}),
+        *parse_shared_network(
+            {
+                "name": "relayed",
+                "relay": {"ip-addresses": ["10.1.1.1"]},
+                "subnet4": [
+                    {"id": 2, "subnet": "198.18.2.0/24"},
+                    {"id": 3, "subnet": "198.18.3.0/24"},
+                ],
+            }
+        ),
+    ]
+)
 
 
 def one_input(data: bytes) -> None:
-    """Decode a frame; when it is a request, take it through what needs no store."""
+    """Decode a frame; when it is a request, take it through what needs no store: the
+    scope's choice, the decision, the options and the destination of a reply."""
     try:
         request = codec.decode(data)
     except codec.Malformed:
         return
-    request_state(request)
     _ = (request.mac, request.requested_ip, request.server_id, request.hostname)
     _ = (request.client_id, request.max_message_size, request.type_name)
-    options = ordered_options(request, codec.OFFER, SERVER_IP, {1: b"\xff\xff\xff\x00"})
+    scope = VIEW.select(request, LINK)
+    rfc2131.decide(request, scope, VIEW, SERVER_IP)
+    options = assemble(request, codec.OFFER, SERVER_IP, scope or VIEW.scopes[0], "198.18.0.10", 60)
     reply = codec.Reply(codec.OFFER, request, yiaddr="198.18.0.10", options=options)
-    destination(reply)
+    rfc2131.destination(reply)
     codec.encode_bootp(reply, SERVER_IP)
 
 

@@ -178,9 +178,10 @@ class ClusterServer(EtcdhcpProcess):
         *,
         prefix: str,
         lease: str = "1h",
-        pool: tuple[str, str] = POOL,
+        pool: tuple[str, str] | None = POOL,
         extra: Sequence[str] = (),
     ) -> None:
+        """`pool` None gives no range flags: the server serves etcd's scopes."""
         self.lab = lab
         self.ip = SERVER_IPS[index]
         self.host = lab.add_client(f"dhcp{index}", address=f"{self.ip}/{PREFIXLEN}")
@@ -196,8 +197,7 @@ class ClusterServer(EtcdhcpProcess):
             "-dhcp.subnet-mask", NETMASK,
             "-dhcp.router", self.ip,
             "-dhcp.dns", self.ip,
-            "-dhcp.issue-from", pool[0],
-            "-dhcp.issue-to", pool[1],
+            *(["-dhcp.issue-from", pool[0], "-dhcp.issue-to", pool[1]] if pool else []),
             "-dhcp.lease", lease,
             *etcd_flags,
             "-etcd.prefix", prefix,

@@ -31,8 +31,8 @@ class EtcdhcpProcess:
         etcd_endpoint: str,
         *,
         prefix: str = "etcdhcp::",
-        issue_from: str = "198.18.0.10",
-        issue_to: str = "198.18.0.50",
+        issue_from: str | None = "198.18.0.10",
+        issue_to: str | None = "198.18.0.50",
         netmask: str = "255.255.255.0",
         lease: str = "1h",
         extra: Sequence[str] = (),
@@ -42,7 +42,8 @@ class EtcdhcpProcess:
         env: Mapping[str, str] | None = None,
     ) -> None:
         """`verbosity` None leaves -v to the environment or a --config file in `extra`;
-        `env` adds variables (NOTIFY_SOCKET, WATCHDOG_USEC, ETCDHCP_*) to the child's."""
+        `env` adds variables (NOTIFY_SOCKET, WATCHDOG_USEC, ETCDHCP_*) to the child's;
+        `issue_from` None gives no range flags: the server serves etcd's scopes."""
         self.lab = lab
         self.env = dict(env or {})
         self.prefix = prefix
@@ -56,8 +57,7 @@ class EtcdhcpProcess:
             "-dhcp.subnet-mask", netmask,
             "-dhcp.router", lab.server_ip,
             "-dhcp.dns", lab.server_ip,
-            "-dhcp.issue-from", issue_from,
-            "-dhcp.issue-to", issue_to,
+            *(["-dhcp.issue-from", issue_from, "-dhcp.issue-to", issue_to] if issue_from else []),
             "-dhcp.lease", lease,
             "-etcd.discovery.endpoints", etcd_endpoint,
             "-etcd.prefix", prefix,

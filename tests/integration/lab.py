@@ -69,6 +69,15 @@ fi
 exit 0
 """
 
+# dhclient's script for `dhclient(record=True)`: appends each event's reason and new_*
+# variables to EVENTS (dhclient gives its script no environment of ours), then does what
+# Debian's script does. dhclient rewrites its lease file at most every 15 s, so a renewal
+# is seen here, not always there.
+_DHCLIENT_SCRIPT = """#!/bin/sh
+{{ echo "reason=$reason"; env | grep -E '^new_[a-z0-9_]*=' | sort; echo; }} >> {events}
+exec /sbin/dhclient-script "$@"
+"""
+
 # Debian's /etc/dhcp/dhclient.conf, plus a timeout so `dhclient -1` gives up on its own.
 _DHCLIENT_CONF = """# etcdhcp lab: Debian's defaults plus a timeout
 option rfc3442-classless-static-routes code 121 = array of unsigned integer 8;
@@ -198,7 +207,7 @@ class Client:
         self.index = index
         self.name = name
         self.ns = ns
-        self.port = port  # the bridge port in the server namespace
+        self.port = port  # the bridge port (in the server namespace unless attached)
         self.dir = lab.workdir / f"client-{index}-{name}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.last_output = ""
@@ -295,7 +304,9 @@ class Client:
     def _dhclient_files(self) -> list[str]:
         return ["-lf", str(self.dir / "dhclient.leases"), "-pf", str(self.dir / "dhclient.pid")]
 
-    def dhclient(self, timeout: float = 20.0, fresh: bool = False) -> str | None:
+    def dhclient(
+        self, timeout: float = 20.0, fresh: bool = False, record: bool = False
+    ) -> str | None:
         """ISC dhclient once (``dhclient -1 -v``); the bound address or None.
 
         On success dhclient forks a daemon that keeps renewing: stop it with
@@ -304,15 +315,32 @@ class Client:
         leases. Measured (4.4.3): with an unexpired lease in its lease file and no server
         answering, dhclient spends ~10 s on INIT-REBOOT REQUESTs, then ``timeout`` on
         DISCOVERs, then "Trying recorded lease", binds the stale address and exits 0
-        (~22 s for timeout=3): pass fresh=True to test "no server, no lease".
+        (~22 s for timeout=3): pass fresh=True to test "no server, no lease". ``record``
+        keeps what dhclient tells its script at each event for dhclient_events().
         """
         conf = self.dir / "dhclient.conf"
         conf.write_text(_DHCLIENT_CONF.format(timeout=max(1, round(timeout))))
         if fresh:
             (self.dir / "dhclient.leases").unlink(missing_ok=True)
-        argv = ["dhclient", "-1", "-v", "-cf", str(conf), *self._dhclient_files(), CLIENT_IF]
-        code = self._tool("dhclient", argv, bound=timeout + 30)  # + INIT-REBOOT phase
+        script: list[str] = []
+        if record:
+            path = self.dir / "dhclient-script"
+            path.write_text(_DHCLIENT_SCRIPT.format(events=shlex.quote(str(self._events))))
+            path.chmod(0o755)
+            script = ["-sf", str(path)]
+        argv = ["dhclient", "-1", "-v", "-cf", str(conf), *script, *self._dhclient_files()]
+        code = self._tool("dhclient", [*argv, CLIENT_IF], bound=timeout + 30)  # + INIT-REBOOT
         return self._settled_address() if code == 0 else None
+
+    @property
+    def _events(self) -> Path:
+        return self.dir / "dhclient.events"
+
+    def dhclient_events(self) -> list[dict[str, str]]:
+        """What dhclient(record=True) passed its script, event by event ("reason",
+        "new_ip_address", "new_routers", ...)."""
+        text = self._events.read_text() if self._events.exists() else ""
+        return [_parse_env(block.splitlines()) for block in text.split("\n\n") if block.strip()]
 
     def _dhclient_ctl(self, flag: str, timeout: float) -> int:
         conf = self.dir / "dhclient.conf"
@@ -423,6 +451,10 @@ def _read_env(path: Path) -> dict[str, str]:
         lines = path.read_text().splitlines()
     except OSError:
         return {}
+    return _parse_env(lines)
+
+
+def _parse_env(lines: Sequence[str]) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if "=" in line)
 
 
@@ -538,13 +570,18 @@ class Lab:
         _ip("link", "set", UPLINK_SERVER_IF, "up", ns=ns)
 
     def add_client(
-        self, name: str | None = None, mac: str | None = None, address: str | None = None
+        self,
+        name: str | None = None,
+        mac: str | None = None,
+        address: str | None = None,
+        attach: tuple[str, str] | None = None,
     ) -> Client:
         """A new client namespace whose eth0 is bridged to br0.
 
         ``mac`` sets eth0's MAC (else the kernel picks a random one); ``address`` (e.g.
         "198.18.0.2/24", must be in 198.18.0.0/15) gives it a static address, as a relay
-        such as perfdhcp needs.
+        such as perfdhcp needs. ``attach`` (namespace, bridge) plugs eth0 into another
+        lab namespace's bridge instead, e.g. a client LAN behind a router (relay.py).
         """
         self._check_open()
         k = len(self.clients)
@@ -558,9 +595,10 @@ class Lab:
         etc.mkdir(parents=True, exist_ok=True)
         (etc / "resolv.conf").write_text(f"# etcdhcp lab client {name} ({ns})\n")
         mac_args = ["address", mac] if mac else []
-        peer = ["peer", "name", port, "netns", self.server_ns]
+        switch_ns, bridge = attach or (self.server_ns, BRIDGE)
+        peer = ["peer", "name", port, "netns", switch_ns]
         _ip("link", "add", CLIENT_IF, *mac_args, "type", "veth", *peer, ns=ns)
-        _ip("link", "set", port, "master", BRIDGE, "up", ns=self.server_ns)
+        _ip("link", "set", port, "master", bridge, "up", ns=switch_ns)
         if iface:
             _ip("addr", "add", str(iface), "dev", CLIENT_IF, ns=ns)
         _ip("link", "set", CLIENT_IF, "up", ns=ns)
@@ -762,8 +800,11 @@ class Lab:
             if ns.startswith("ehc-"):
                 shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
         # The host veth dies with the server namespace; delete it directly if it lingers.
+        # The kernel removes it asynchronously, so it may vanish between look and delete.
         if Path(f"/sys/class/net/{self.host_if}").exists():
-            attempt(f"delete {self.host_if}", _run, ["ip", "link", "del", self.host_if])
+            _run(["ip", "link", "del", self.host_if], check=False)
+            if Path(f"/sys/class/net/{self.host_if}").exists():
+                errors.append(f"delete {self.host_if}: it is still there")
         if self._lock is not None:
             self._lock.close()
         (OWNER_DIR / self.id).unlink(missing_ok=True)

@@ -1,0 +1,89 @@
+"""The options of a reply: what the scope configures, in the order the client asked.
+
+A scope's options are encoded once, when its document is read (scopes.py), and
+kept here per scope as a dict; per packet only their order is worked out: 53 and
+54 first, then the lease times, then the client's parameter request list (55) in
+its order (the subnet mask always before the router, RFC 2132 §3.3), then the
+options sent whether asked for or not, then the echoes of 61 (RFC 6842) and 82
+(RFC 3046). Levels nest as in Kea: pool over scope over shared network. The codec
+leaves out what does not fit the client's maximum size.
+"""
+
+from __future__ import annotations
+
+import functools
+from ipaddress import IPv4Address
+
+from etcdhcp import optiondefs
+from etcdhcp.codec import (
+    NAK,
+    OPT_CLIENT_ID,
+    OPT_LEASE_TIME,
+    OPT_MESSAGE,
+    OPT_MESSAGE_TYPE,
+    OPT_REBINDING_TIME,
+    OPT_RELAY_AGENT_INFO,
+    OPT_RENEWAL_TIME,
+    OPT_SERVER_ID,
+    OPT_SUBNET_MASK,
+    ZERO_IP,
+    Request,
+    ip_option,
+    u32_option,
+)
+from etcdhcp.scopes import OptionData, Pool, Scope
+
+Options = tuple[tuple[int, bytes], ...]
+
+
+@functools.lru_cache(maxsize=65536)
+def configured(scope: Scope, pool: Pool | None) -> tuple[dict[int, bytes], frozenset[int]]:
+    """What `scope` (and the pool of the address) may send, encoded once: the options by
+    code, pool over scope, with the subnet mask; and the codes sent even unasked."""
+    levels = OptionData(((OPT_SUBNET_MASK, scope.subnet.netmask.packed),))
+    levels = levels.under(OptionData(scope.options, scope.always_send))
+    if pool is not None:
+        levels = levels.under(OptionData(pool.options, pool.always_send))
+    unasked = optiondefs.BASIC_OPTIONS | {OPT_SUBNET_MASK} | levels.always
+    return dict(levels.options), frozenset(unasked)
+
+
+def assemble(
+    req: Request,
+    message_type: int,
+    server_ip: str,
+    scope: Scope | None,
+    yiaddr: str,
+    lease_time: int | None,
+    nak_reason: str | None = None,
+) -> Options:
+    """The reply's options, in wire order."""
+    head: list[tuple[int, bytes]] = [
+        (OPT_MESSAGE_TYPE, bytes((message_type,))),
+        (OPT_SERVER_ID, ip_option(server_ip)),
+    ]
+    if message_type == NAK:
+        if nak_reason:
+            head.append((OPT_MESSAGE, nak_reason.encode()))
+        return (*head, *_echoes(req))
+    assert scope is not None, "only a NAK goes without a scope"
+    if lease_time is not None:
+        t1, t2 = scope.timers(lease_time)
+        head += [
+            (OPT_LEASE_TIME, u32_option(lease_time)),
+            (OPT_RENEWAL_TIME, u32_option(t1)),
+            (OPT_REBINDING_TIME, u32_option(t2)),
+        ]
+    pool = scope.pool_of(int(IPv4Address(yiaddr))) if yiaddr != ZERO_IP else None
+    available, unasked = configured(scope, pool)
+    codes = optiondefs.order(req.param_request_list, available, unasked)
+    return (*head, *((code, available[code]) for code in codes), *_echoes(req))
+
+
+def _echoes(req: Request) -> list[tuple[int, bytes]]:
+    echoed = []
+    if req.client_id is not None:
+        echoed.append((OPT_CLIENT_ID, req.client_id))
+    if req.relay_agent_info is not None:
+        echoed.append((OPT_RELAY_AGENT_INFO, req.relay_agent_info))
+    return echoed
