@@ -37,11 +37,13 @@ DEFAULT_T2_PERCENT = 0.875
 LIFETIME_KEYS = ("valid-lifetime", "min-valid-lifetime", "max-valid-lifetime")
 TIMER_KEYS = ("renew-timer", "rebind-timer", "calculate-tee-times", "t1-percent", "t2-percent")
 # Keys a subnet inherits from its shared network when it does not set them (Kea's rule).
-INHERITED_KEYS = (*LIFETIME_KEYS, *TIMER_KEYS, "interface", "relay", "client-class")
+# Kea's `client-class` is refused until client classes are evaluated (issue 15): served
+# to every client, a class-limited scope would be wrong without a word.
+INHERITED_KEYS = (*LIFETIME_KEYS, *TIMER_KEYS, "interface", "relay")
 SUBNET_KEYS = frozenset(
     {"id", "subnet", "pools", "option-data", "user-context", "comment", *INHERITED_KEYS}
 )
-POOL_KEYS = frozenset({"pool", "option-data", "client-class", "user-context", "comment"})
+POOL_KEYS = frozenset({"pool", "option-data", "user-context", "comment"})
 NETWORK_KEYS = frozenset(
     {"name", "subnet4", "option-data", "user-context", "comment", *INHERITED_KEYS}
 )
