@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,8 +12,9 @@ import pytest
 from etcdhcp import metrics
 from etcdhcp.etcd import Etcd
 from etcdhcp.reseeder import RECLAIM_SPREAD, ExpiryIndex, Reseeder
+from etcdhcp.scopes import ScopeSet
 from etcdhcp.store import LeaseStore
-from stores import make_store
+from stores import make_store, scope_of
 from waiting import wait_until
 
 POOL = [f"198.18.0.{i}" for i in range(10, 15)]
@@ -204,3 +206,18 @@ def test_expired_leases_come_back_within_seconds_on_other_servers(
     assert skew + 1.0 <= delay <= skew + 2.0, delay
     assert calls["second"] >= 1
     assert 0.0 <= Reseeder(first, interval=1)._spread <= RECLAIM_SPREAD
+
+
+def test_a_removed_scopes_gauges_go_and_the_others_are_set_in_place(
+    etcd: Etcd, etcd_prefix: str
+) -> None:
+    other = replace(scope_of("198.20.0.10", "198.20.0.11", subnet="198.20.0.0/24"), id=7)
+    views = [ScopeSet([scope_of(POOL[0], POOL[-1]), other])]
+    store = make_store(etcd, etcd_prefix, POOL[0], POOL[-1], scopes=lambda: views[0])
+    reseeder = Reseeder(store, interval=3600)
+    reseeder.full_pass()
+    assert gauge("free", scope="7") == 2 and gauge("free") == 5
+    views[0] = ScopeSet([views[0].by_id[0]])
+    reseeder.update_gauges()
+    assert gauge("free", scope="7") is None and gauge("free") == 5
+    assert gauge("free", scope="outside") == 2  # its free keys, until phased out
