@@ -313,13 +313,19 @@ def test_atheris_harness_runs_bounded_without_a_crash(tmp_path: Path) -> None:
         (corpus / f"hostile-{i}").write_bytes(frame)
     for i, payload in enumerate(hostile.base_payloads()):
         (corpus / f"valid-{i}").write_bytes(hostile.wrap(payload, packets_mac(i)))
+    _run_atheris("fuzz_decode.py", ATHERIS_RUNS, corpus, tmp_path)
+
+
+def _run_atheris(harness: str, runs: int, corpus: Path, tmp_path: Path) -> None:
+    """Run an atheris harness of tests/fuzz for `runs` inputs from `corpus`: no crash,
+    no input slower than 20 s (libFuzzer reports it as a hang)."""
     argv = [
         sys.executable,
-        str(FUZZ_DIR / "fuzz_decode.py"),
-        f"-runs={ATHERIS_RUNS}",
+        str(FUZZ_DIR / harness),
+        f"-runs={runs}",
         "-seed=1",
         "-max_len=1600",
-        "-timeout=20",  # one input taking this long is a hang: libFuzzer reports it
+        "-timeout=20",
         "-rss_limit_mb=2048",
         f"-artifact_prefix={tmp_path}/",
         str(corpus),
@@ -334,7 +340,7 @@ def test_atheris_harness_runs_bounded_without_a_crash(tmp_path: Path) -> None:
     )
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]
-    assert f"Done {ATHERIS_RUNS} runs" in log, log[-4000:]
+    assert f"Done {runs} runs" in log, log[-4000:]
     assert not list(tmp_path.glob("crash-*")) and not list(tmp_path.glob("timeout-*"))
 
 
@@ -455,26 +461,4 @@ def test_atheris_expression_harness_runs_bounded_without_a_crash(tmp_path: Path)
         (corpus / f"frame-{i}").write_bytes(b"\x00" + hostile.wrap(payload, packets_mac(i)))
     for i, text in enumerate(class_tests.TESTS):
         (corpus / f"text-{i}").write_bytes(b"\x02" + text.encode())
-    argv = [
-        sys.executable,
-        str(FUZZ_DIR / "fuzz_expressions.py"),
-        f"-runs={EXPRESSION_ATHERIS_RUNS}",
-        "-seed=1",
-        "-max_len=1600",
-        "-timeout=20",
-        "-rss_limit_mb=2048",
-        f"-artifact_prefix={tmp_path}/",
-        str(corpus),
-    ]
-    out = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-        env={"PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'tests'}", "PATH": "/usr/bin:/bin"},
-    )
-    log = out.stdout + out.stderr
-    assert out.returncode == 0, log[-4000:]
-    assert f"Done {EXPRESSION_ATHERIS_RUNS} runs" in log, log[-4000:]
-    assert not list(tmp_path.glob("crash-*")) and not list(tmp_path.glob("timeout-*"))
+    _run_atheris("fuzz_expressions.py", EXPRESSION_ATHERIS_RUNS, corpus, tmp_path)
