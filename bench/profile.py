@@ -47,7 +47,7 @@ def record(pid: int, seconds: int, output: Path) -> None:
 
 
 def _function(frame: str) -> str:
-    """'handle (etcdhcp/server.py:42)' -> 'handle (etcdhcp/server.py)': one row per function."""
+    """'handle (etcdhcp/pipeline.py:42)' -> 'handle (etcdhcp/pipeline.py)': one row per function."""
     return _LINE.sub(")", frame.strip())
 
 

@@ -28,8 +28,8 @@ SERVING = {
         f"-dhcp.cpu-affinity={','.join(map(str, CPUS))}",
     ),
 }
-# glog: "I1128 16:40:00.123456   4242 rfc2131.py:246] lease granted: ..."
-_LEASE_LINE = re.compile(r"^I\S+ \S+ +(\d+) rfc2131\.py:\d+\] lease granted", re.M)
+# glog: "I1128 16:40:00.123456   4242 pipeline.py:182] lease granted: ..."
+_LEASE_LINE = re.compile(r"^I\S+ \S+ +(\d+) pipeline\.py:\d+\] lease granted", re.M)
 _PINNED = re.compile(r"serving process (\d+) \(pid (\d+)\) runs on CPU (\d+)$", re.M)
 
 
