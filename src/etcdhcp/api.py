@@ -216,8 +216,8 @@ def _holding(ranges: list[ServedRange], starts: list[int], ip: str) -> list[int]
 
 def scopes(store: LeaseStore) -> list[dict[str, Any]]:
     """Every scope document's scopes, with whether servers serve it or refuse it (why)."""
-    built = scope_assembly(store)
     _revision, documents = ConfigStore(store.etcd, store.prefix).documents()
+    built = assemble(documents, None, {})  # one read: the rows follow the same documents
     rows = []
     for doc in documents:
         accepted = built.accepted.get(doc.name)

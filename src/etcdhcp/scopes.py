@@ -65,7 +65,6 @@ class Pool:
     last: int
     options: tuple[tuple[int, bytes], ...] = ()
     always_send: frozenset[int] = frozenset()
-    client_class: str | None = None
 
     def __contains__(self, ip: int) -> bool:
         return self.first <= ip <= self.last
@@ -101,7 +100,6 @@ class Scope:
     relay_addresses: tuple[str, ...] = ()
     interface: str | None = None
     shared_network: str | None = None
-    client_class: str | None = None
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -317,11 +315,6 @@ def parse_subnet(
         relay_addresses=_relay(merged["relay"], f"{path}.relay") if "relay" in merged else (),
         interface=_text(interface, f"{path}.interface") if interface is not None else None,
         shared_network=network.get("name") if network else None,
-        client_class=(
-            _text(merged["client-class"], f"{path}.client-class")
-            if "client-class" in merged
-            else None
-        ),
         document=doc,
     )
 
@@ -362,7 +355,6 @@ def _pools(value: Any, path: str, subnet: ipaddress.IPv4Network) -> tuple[Pool, 
             raise ScopeError(
                 f"{where}.pool", f"{entry['pool']!r} includes the network or broadcast address"
             )
-        client_class = entry.get("client-class")
         options = _option_data(entry.get("option-data", []), f"{where}.option-data")
         pools.append(
             Pool(
@@ -370,7 +362,6 @@ def _pools(value: Any, path: str, subnet: ipaddress.IPv4Network) -> tuple[Pool, 
                 last,
                 options.options,
                 options.always,
-                _text(client_class, f"{where}.client-class") if client_class else None,
             )
         )
     ordered = sorted(pools, key=lambda p: p.first)
