@@ -9,7 +9,7 @@ import json
 import pytest
 from bench import scopedocs
 
-from etcdhcp import scopes
+from etcdhcp import globalconfig, scopes
 
 LAB = ipaddress.IPv4Network("198.18.0.0/16")
 
@@ -20,7 +20,7 @@ def _view(count: int, relays: int) -> scopes.ScopeSet:
         scopes.Document(f"subnet4/{e['id']}", json.dumps(e).encode(), i + 1)
         for i, e in enumerate(entries)
     ]
-    built = scopes.assemble(docs, None, {})
+    built = globalconfig.assemble(docs, None, {})
     assert built.problems == {}
     return built.scopes
 

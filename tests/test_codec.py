@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.layers.dhcp import BOOTP
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
@@ -222,6 +225,31 @@ def test_overload_file_only_ignores_sname() -> None:
     assert req.requested_ip is None
 
 
+def test_overload_sname_only_leaves_file_alone() -> None:
+    options = packets.options_bytes((53, b"\x01"), (52, b"\x02"))
+    raw = packets.frame(
+        None,
+        MAC,
+        raw_options=options,
+        file=b"\x0c\x7fnot options",  # would be malformed if read as options
+        sname=bytes((12, 3)) + b"pxe\xff",
+    )
+    assert decode(raw).hostname == "pxe"
+
+
+def test_overload_option_counts_only_in_the_options_field() -> None:
+    """RFC 2131 §4.1: option 52 belongs in the options field; one in `file` is not obeyed."""
+    options = packets.options_bytes((53, b"\x01"), (52, b"\x01"))
+    file_ = bytes((52, 1, 3, 12, 3)) + b"pxe\xff"
+    raw = packets.frame(
+        None, MAC, raw_options=options, file=file_, sname=bytes((50, 4, 198, 18, 0, 13, 255))
+    )
+    req = decode(raw)
+    assert req.hostname == "pxe"
+    assert req.requested_ip is None
+    assert req.options[52] == b"\x01\x03"  # RFC 3396: the instances concatenated
+
+
 def test_without_overload_file_and_sname_are_not_options() -> None:
     req = decode(packets.discover(MAC, file=bytes((12, 3)) + b"pxe\xff"))
     assert req.hostname is None
@@ -326,38 +354,260 @@ def test_encode_bootp_pads_to_300_and_copies_header_fields() -> None:
     ]
 
 
-def test_encode_bootp_nak_has_no_siaddr() -> None:
+def test_encode_bootp_writes_next_server_sname_and_file() -> None:
+    req = decode(packets.discover(MAC))
+    reply = replace(
+        _reply(req, []), siaddr="198.18.0.69", sname=b"tftp.example", file=b"pxelinux.0"
+    )
+    payload = encode_bootp(reply, SERVER)
+    assert payload[20:24] == bytes((198, 18, 0, 69))  # siaddr
+    assert payload[44:108] == b"tftp.example" + bytes(52)  # sname
+    assert payload[108:236] == b"pxelinux.0" + bytes(118)  # file
+    bootp = BOOTP(payload)
+    assert (bootp.siaddr, bootp.sname, bootp.file) == (
+        "198.18.0.69",
+        b"tftp.example".ljust(64, b"\0"),
+        b"pxelinux.0".ljust(128, b"\0"),
+    )
+    assert reply_options(payload) == [(53, bytes((OFFER,))), (54, codec.ip_option(SERVER))]
+
+
+def test_encode_bootp_nak_has_no_siaddr_sname_or_file() -> None:
     req = decode(packets.request(MAC, requested="198.18.0.10"))
-    payload = encode_bootp(_reply(req, [], message_type=NAK, yiaddr="0.0.0.0"), SERVER)
-    assert BOOTP(payload).siaddr == "0.0.0.0"
+    nak = replace(
+        _reply(req, [], message_type=NAK, yiaddr="0.0.0.0"),
+        siaddr="198.18.0.69",
+        sname=b"tftp.example",
+        file=b"x" * 200,  # not even checked: a NAK carries no boot fields
+    )
+    payload = encode_bootp(nak, SERVER)
+    assert payload[20:24] == bytes(4)
+    assert payload[44:236] == bytes(192)
     assert reply_options(payload)[0] == (53, bytes((NAK,)))
 
 
-def test_encode_bootp_respects_option_57_and_never_drops_53_54_82() -> None:
-    dns = codec.ip_option(*(f"198.18.1.{i}" for i in range(50)))  # 200 bytes
-    domain = b"d" * 120
-    agent = b"\x01" + bytes((60,)) + b"c" * 60
-    options = [(1, codec.ip_option("255.255.255.0")), (6, dns), (15, domain), (82, agent)]
+@pytest.mark.parametrize(
+    ("fields", "fits"),
+    [
+        ({"sname": b"s" * 63}, True),
+        ({"sname": b"s" * 64}, False),
+        ({"file": b"f" * 127}, True),
+        ({"file": b"f" * 128}, False),
+    ],
+    ids=["sname_63", "sname_64", "file_127", "file_128"],
+)
+def test_encode_bootp_refuses_a_boot_field_without_room_for_its_nul(
+    fields: dict[str, bytes], fits: bool
+) -> None:
+    reply = replace(_reply(decode(packets.discover(MAC)), []), **fields)
+    if fits:
+        ((name, value),) = fields.items()
+        at = 44 if name == "sname" else 108
+        assert encode_bootp(reply, SERVER)[at : at + len(value) + 1] == value + b"\0"
+    else:
+        with pytest.raises(ValueError, match="holds"):
+            encode_bootp(reply, SERVER)
 
-    small = decode(packets.discover(MAC, options=[("max_dhcp_size", 576)]))
-    payload = encode_bootp(_reply(small, options), SERVER)
-    assert len(payload) <= 576 - codec.IP_UDP_HEADERS
-    codes = [code for code, _ in reply_options(payload)]
-    assert codes == [53, 54, 1, 6, 82]  # the trailing optional option 15 was dropped
-    assert dict(reply_options(payload))[82] == agent
+
+# 576 bytes leave 576 - 28 (IP, UDP) - 236 (BOOTP) - 4 (cookie) = 308 for options. These
+# take 15 bytes (53, 54, 51), 6 (1), 252 (15), 102 (119), 28 (252) and 10 (42).
+LEASE = (51, codec.u32_option(3600))
+MASK = (1, codec.ip_option("255.255.255.0"))
+DOMAIN = (15, b"a" * 250)
+SEARCH = (119, b"s" * 100)
+WPAD = (252, b"http://198.18.0.1/wpad.dat")
+NTP = (42, codec.ip_option("198.18.0.2", "198.18.0.3"))
+HEAD = bytes((53, 1, OFFER))
+SERVER_ID = bytes((54, 4)) + codec.ip_option(SERVER)
+LEASE_TLV = bytes((51, 4, 0, 0, 0x0E, 0x10))
+MASK_TLV = bytes((1, 4, 255, 255, 255, 0))
+DOMAIN_TLV = bytes((15, 250)) + b"a" * 250
+SEARCH_TLV = bytes((119, 100)) + b"s" * 100
+WPAD_TLV = bytes((252, 26)) + b"http://198.18.0.1/wpad.dat"
+NTP_TLV = bytes((42, 8, 198, 18, 0, 2, 198, 18, 0, 3))
+
+
+def options_field(payload: bytes) -> bytes:
+    """The options field of a payload up to its END (the padding to 300 bytes cut off)."""
+    return payload[BOOTP_FIXED_LEN + 4 :].rstrip(b"\0")
+
+
+def _encode(reply: Reply) -> tuple[bytes, list[int]]:
+    dropped: list[int] = []
+    payload = encode_bootp(reply, SERVER, dropped.append)
+    assert len(payload) <= reply.request.max_message_size - codec.IP_UDP_HEADERS
+    return payload, dropped
+
+
+def test_overload_into_file_only() -> None:
+    """What does not fit the options field goes to `file`; 52 = 1 follows 53."""
+    req = decode(packets.discover(MAC))
+    payload, dropped = _encode(_reply(req, [LEASE, MASK, DOMAIN, SEARCH]))
+    assert dropped == []
+    assert options_field(payload) == (
+        HEAD + b"\x34\x01\x01" + SERVER_ID + LEASE_TLV + MASK_TLV + DOMAIN_TLV + b"\xff"
+    )
+    assert payload[108:236] == SEARCH_TLV + b"\xff" + bytes(128 - 103)
+    assert payload[44:108] == bytes(64)  # sname not declared, not used
+
+
+def test_overload_into_file_then_sname_keeps_wire_order() -> None:
+    """252 does not fit what `file` has left, so it opens `sname`; 42 would still fit in
+    `file`, but follows 252 so that the aggregate buffer keeps the wire order."""
+    req = decode(packets.discover(MAC))
+    payload, dropped = _encode(_reply(req, [LEASE, MASK, DOMAIN, SEARCH, WPAD, NTP]))
+    assert dropped == []
+    assert options_field(payload) == (
+        HEAD + b"\x34\x01\x03" + SERVER_ID + LEASE_TLV + MASK_TLV + DOMAIN_TLV + b"\xff"
+    )
+    assert payload[108:236] == SEARCH_TLV + b"\xff" + bytes(128 - 103)
+    assert payload[44:108] == WPAD_TLV + NTP_TLV + b"\xff" + bytes(64 - 39)
+
+
+def test_overload_into_sname_when_the_reply_has_a_boot_file() -> None:
+    req = decode(packets.discover(MAC))
+    reply = replace(_reply(req, [LEASE, MASK, DOMAIN, WPAD, NTP]), file=b"ipxe.efi")
+    payload, dropped = _encode(reply)
+    assert dropped == []
+    assert options_field(payload) == (
+        HEAD
+        + b"\x34\x01\x02"
+        + SERVER_ID
+        + LEASE_TLV
+        + MASK_TLV
+        + DOMAIN_TLV
+        + WPAD_TLV  # 28 of the 31 bytes left
+        + b"\xff"
+    )
+    assert payload[44:108] == NTP_TLV + b"\xff" + bytes(64 - 11)
+    assert payload[108:236] == b"ipxe.efi" + bytes(120)
+
+
+def test_an_option_that_fits_nowhere_is_left_out_and_counted() -> None:
+    """`file` is taken and 119 is too long for `sname`: 119 is left out, the smaller
+    option after it still goes in, and no overload is declared (nothing went to sname)."""
+    req = decode(packets.discover(MAC))
+    reply = replace(_reply(req, [LEASE, MASK, DOMAIN, SEARCH, NTP]), file=b"pxelinux.0")
+    payload, dropped = _encode(reply)
+    assert dropped == [119]
+    assert options_field(payload) == (
+        HEAD + SERVER_ID + LEASE_TLV + MASK_TLV + DOMAIN_TLV + NTP_TLV + b"\xff"
+    )
+    assert payload[44:108] == bytes(64)
+
+
+def test_without_free_fields_the_last_options_are_left_out() -> None:
+    req = decode(packets.discover(MAC))
+    reply = replace(
+        _reply(req, [LEASE, MASK, DOMAIN, SEARCH, WPAD]), sname=b"boot", file=b"boot.efi"
+    )
+    payload, dropped = _encode(reply)
+    assert dropped == [119]  # 252 still fits after 15
+    assert options_field(payload) == (
+        HEAD + SERVER_ID + LEASE_TLV + MASK_TLV + DOMAIN_TLV + WPAD_TLV + b"\xff"
+    )
+
+
+def test_option_82_and_the_other_fixed_options_stay_in_the_options_field() -> None:
+    """Relays strip their option 82 from the options field only: it stays there, last,
+    when the options before it move to `file`."""
+    agent = b"\x01" + bytes((60,)) + b"c" * 60
+    dns = (6, codec.ip_option(*(f"198.18.1.{i}" for i in range(40))))  # 162 bytes
+    options = [MASK, dns, SEARCH, (61, b"\x01" + bytes(6)), (82, agent)]
+    payload, dropped = _encode(_reply(decode(packets.discover(MAC)), options))
+    assert dropped == []
+    assert reply_options(payload) == [
+        (53, bytes((OFFER,))),
+        (52, b"\x01"),
+        (54, codec.ip_option(SERVER)),
+        MASK,
+        dns,
+        (61, b"\x01" + bytes(6)),
+        (82, agent),
+    ]
+    assert payload[108:236] == SEARCH_TLV + b"\xff" + bytes(128 - 103)
+
+
+def test_no_overload_when_option_52_itself_does_not_fit() -> None:
+    agent = b"\x01\xff" + bytes(255) + b"\x02\x22" + bytes(34)  # 293 bytes: 297 on the wire
+    req = decode(packets.discover(MAC))
+    payload, dropped = _encode(_reply(req, [NTP, (82, agent)]))
+    assert dropped == [42]
+    assert len(options_field(payload)) == 3 + 6 + 297 + 1  # 1 byte short of 308
+    assert [code for code, _ in reply_options(payload)] == [53, 54, 82, 82]
+
+
+def test_max_message_size_576_against_1500() -> None:
+    """A 300-byte option (two RFC 3396 instances, kept together) fits 1500 bytes but
+    neither the options field nor `file` of a 576-byte reply."""
+    long_value = bytes(range(256)) + bytes(44)
+    split = bytes((77, 255)) + long_value[:255] + bytes((77, 45)) + long_value[255:]
+    options = [MASK, (77, long_value), NTP]
+
+    small = decode(packets.discover(MAC))
+    payload, dropped = _encode(_reply(small, options))
+    assert dropped == [77]
+    assert options_field(payload) == HEAD + SERVER_ID + MASK_TLV + NTP_TLV + b"\xff"
+    assert payload[44:236] == bytes(192)
 
     big = decode(packets.discover(MAC, options=[("max_dhcp_size", 1500)]))
-    payload = encode_bootp(_reply(big, options), SERVER)
-    assert [code for code, _ in reply_options(payload)] == [53, 54, 1, 6, 15, 82]
+    payload, dropped = _encode(_reply(big, options))
+    assert dropped == []
+    assert options_field(payload) == HEAD + SERVER_ID + MASK_TLV + split + NTP_TLV + b"\xff"
+    assert [len(v) for c, v in reply_options(payload) if c == 77] == [255, 45]
+
+
+def test_an_overloaded_reply_reads_back_with_the_decoder() -> None:
+    """The decoder's aggregate buffer (options, file, sname) gives back every option."""
+    options = [LEASE, MASK, DOMAIN, SEARCH, WPAD, NTP, (61, b"\x01" + bytes(6))]
+    req = decode(packets.discover(MAC))
+    payload = bytearray(encode_bootp(_reply(req, options), SERVER))
+    payload[0] = 1  # as a BOOTREQUEST
+    payload[BOOTP_FIXED_LEN + 6] = codec.REQUEST  # 53's value
+    back = codec.decode_bootp(bytes(payload))
+    assert back.options == {
+        53: bytes((codec.REQUEST,)),
+        52: b"\x03",
+        54: codec.ip_option(SERVER),
+        **dict(options),
+    }
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    options=st.lists(
+        st.tuples(
+            st.integers(1, 254).filter(lambda c: c not in (52, 53, 54, 51, 61, 82)),
+            st.binary(max_size=300),
+        ),
+        max_size=12,
+        unique_by=lambda option: option[0],
+    ),
+    max_size=st.sampled_from([576, 1000, 1500]),
+    boot=st.sampled_from([{}, {"file": b"boot.efi"}, {"sname": b"s", "file": b"f"}]),
+)
+def test_every_option_is_sent_whole_or_reported_dropped(
+    options: list[tuple[int, bytes]], max_size: int, boot: dict[str, bytes]
+) -> None:
+    req = decode(packets.discover(MAC, options=[("max_dhcp_size", max_size)]))
+    reply = replace(_reply(req, options), **boot)
+    raw, dropped = _encode(reply)
+    payload = bytearray(raw)
+    payload[0] = 1  # read back as a BOOTREQUEST
+    payload[BOOTP_FIXED_LEN + 6] = codec.REQUEST
+    back = codec.decode_bootp(bytes(payload)).options
+    back.pop(52, None)
+    sent = {code: value for code, value in options if code not in dropped}
+    assert back == {53: bytes((codec.REQUEST,)), 54: codec.ip_option(SERVER), **sent}
+    assert len(set(dropped)) == len(dropped)
 
 
 def test_encode_bootp_keeps_mandatory_options_when_nothing_else_fits() -> None:
     agent = b"\x01\xfd" + b"a" * 253  # a 255-byte option 82
     req = decode(packets.discover(MAC))
-    options = [(15, b"x" * 200), (82, agent)]
-    payload = encode_bootp(_reply(req, options), SERVER)
+    payload, dropped = _encode(_reply(req, [(15, b"x" * 200), (82, agent)]))
+    assert dropped == [15]  # 202 bytes: more than `file` holds
     assert [code for code, _ in reply_options(payload)] == [53, 54, 82]
-    assert len(payload) <= 576 - codec.IP_UDP_HEADERS
 
 
 def test_encode_option_splits_long_values() -> None:

@@ -13,7 +13,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from etcdhcp.scopes import Assembly, Scope, assemble
+from etcdhcp.globalconfig import assemble
+from etcdhcp.scopes import Assembly, Scope
 from etcdhcp.store import (
     ADDRESS_STATES,
     AddressPool,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MAGIC_COOKIE = b"\x63\x82\x53\x63"
@@ -203,8 +204,10 @@ class Request:
 class Reply:
     """A server message: the header fields that differ per reply plus ordered options.
 
-    `options` holds (code, value) pairs in the order they go on the wire; option 82,
-    when present, is kept last and is never dropped to fit `max_size`.
+    `options` holds (code, value) pairs in the order they go on the wire, most important
+    first: that is the order in which they get room (see `encode_bootp`). `siaddr` is
+    the next server (None: this server's address), `sname` and `file` the server host
+    name and boot file name; a NAK carries none of the three (RFC 2131 table 3).
     """
 
     message_type: int
@@ -213,6 +216,9 @@ class Reply:
     ciaddr: str = ZERO_IP
     flags: int = 0
     options: tuple[tuple[int, bytes], ...] = field(default=())
+    siaddr: str | None = None
+    sname: bytes = b""
+    file: bytes = b""
 
     @property
     def type_name(self) -> str:
@@ -353,36 +359,127 @@ def encode_option(code: int, value: bytes) -> bytes:
     )
 
 
-# Without these a reply is useless or wrong (dhclient rejects an offer without 51;
-# RFC 6842 requires the client identifier echo).
+# Never left out, and always in the options field itself: without them a reply is useless
+# or wrong (dhclient rejects an offer without 51; RFC 6842 requires the client identifier
+# echo), and relays look for their option 82 there only (RFC 3046 §2.2: the last option).
 _NEVER_DROPPED = frozenset(
     {OPT_MESSAGE_TYPE, OPT_SERVER_ID, OPT_LEASE_TIME, OPT_CLIENT_ID, OPT_RELAY_AGENT_INFO}
 )
+SNAME_LEN = 64
+FILE_LEN = 128
+_OVERLOAD_LEN = 3  # option 52 itself, in the options field
 
 
-def _fit_options(options: tuple[tuple[int, bytes], ...], room: int) -> bytes:
-    """Encode options in order, leaving out optional ones that would overflow `room`."""
+def _spread(sizes: list[int], rooms: list[int]) -> list[int | None]:
+    """The area each option goes to (None: left out), the options taken in wire order.
+
+    An option goes whole (all its RFC 3396 instances) into the current area or a later
+    one, never an earlier one, so the aggregate buffer (options, then file, then sname:
+    RFC 3396 §5) keeps the wire order. One that fits no area left is left out, and the
+    options after it, less important, still get their chance.
+    """
+    free = list(rooms)
+    area = 0
+    where: list[int | None] = []
+    for size in sizes:
+        at = next((i for i in range(area, len(free)) if size <= free[i]), None)
+        if at is not None:
+            area = at
+            free[at] -= size
+        where.append(at)
+    return where
+
+
+def _lay_out(
+    options: tuple[tuple[int, bytes], ...], room: int, file_free: bool, sname_free: bool
+) -> tuple[bytes, bytes, bytes, list[int]]:
+    """The options field (`room` bytes at most), the file and sname fields, and the codes
+    left out.
+
+    What does not fit the options field goes into the free ones of file and sname (option
+    overload, RFC 2132 §9.3), each ended by END; only what fits none of them is left out.
+    The never-dropped options stay in the options field even past `room`.
+    """
     encoded = [(code, encode_option(code, value)) for code, value in options]
-    total = sum(len(e) for _, e in encoded) + 1  # + END
-    while total > room:
-        droppable = [i for i, (code, _) in enumerate(encoded) if code not in _NEVER_DROPPED]
-        if not droppable:
-            break
-        total -= len(encoded.pop(droppable[-1])[1])
-    return b"".join(e for _, e in encoded) + bytes((OPT_END,))
+    lengths = [len(e) for _, e in encoded]
+    if sum(lengths) + 1 <= room:
+        return b"".join(e for _, e in encoded) + bytes((OPT_END,)), b"", b"", []
+    sizes = [len(e) for code, e in encoded if code not in _NEVER_DROPPED]
+    pinned = sum(lengths) - sum(sizes)
+    where = _spread(sizes, [room - 1 - pinned])
+    fields = [
+        (bit, size)  # RFC 2132 §9.3: 1 file, 2 sname; filled in that order (RFC 3396 §5)
+        for bit, size, free in ((1, FILE_LEN, file_free), (2, SNAME_LEN, sname_free))
+        if free
+    ]
+    main_room = room - 1 - _OVERLOAD_LEN - pinned
+    if fields and None in where and main_room >= 0:  # option 52 itself must fit
+        rooms = [main_room, *(size - 1 for _, size in fields)]
+        overloaded = _spread(sizes, rooms)
+        if any(overloaded):  # some option went to file or sname
+            where = overloaded
+    placed = iter(where)
+    areas: list[list[bytes]] = [[] for _ in range(1 + len(fields))]
+    dropped = []
+    for code, e in encoded:
+        at = 0 if code in _NEVER_DROPPED else next(placed)
+        if at is None:
+            dropped.append(code)
+        else:
+            areas[at].append(e)
+    extra = {
+        bit: b"".join(a) + bytes((OPT_END,))
+        for (bit, _), a in zip(fields, areas[1:], strict=True)
+        if a
+    }
+    if extra:
+        at = 1 if areas[0] and areas[0][0][0] == OPT_MESSAGE_TYPE else 0
+        areas[0].insert(at, encode_option(OPT_OVERLOAD, bytes((sum(extra),))))
+    main = b"".join(areas[0]) + bytes((OPT_END,))
+    return main, extra.get(1, b""), extra.get(2, b""), dropped
 
 
-def encode_bootp(reply: Reply, server_ip: str) -> bytes:
-    """The BOOTP/DHCP payload of a reply, padded to 300 bytes, within the client's limit."""
+def _boot_field(value: bytes, size: int, name: str) -> bytes:
+    if len(value) >= size:
+        raise ValueError(f"{name} is {len(value)} bytes; its field holds {size - 1} and a NUL")
+    return value
+
+
+def encode_bootp(
+    reply: Reply, server_ip: str, on_drop: Callable[[int], None] | None = None
+) -> bytes:
+    """The BOOTP/DHCP payload of a reply, padded to 300 bytes, within the client's limit.
+
+    The limit is option 57, else 576 bytes (RFC 2131 §2). Options over it overflow into
+    `file` and `sname` when the reply leaves them empty (option overload). Options get
+    room in wire order (most important first); one that fits in no area left is left out
+    whole, never truncated, and `on_drop` is called with its code (the caller counts
+    them: the codec stays pure).
+    Raises ValueError when `reply.sname` (`file`) has 64 (128) bytes or more: the field
+    needs a NUL at the end, and cutting a boot file name short boots the wrong file. The
+    configuration refuses such values before a reply can carry them.
+    """
     req = reply.request
-    siaddr = ZERO_IP if reply.message_type == NAK else server_ip
+    if reply.message_type == NAK:
+        siaddr, sname, file_ = ZERO_IP, b"", b""
+    else:
+        siaddr = reply.siaddr or server_ip
+        sname = _boot_field(reply.sname, SNAME_LEN, "sname (server-hostname)")
+        file_ = _boot_field(reply.file, FILE_LEN, "file (boot-file-name)")
+    room = req.max_message_size - IP_UDP_HEADERS - BOOTP_FIXED_LEN - len(MAGIC_COOKIE)
+    options, file_options, sname_options, dropped = _lay_out(
+        reply.options, room, not file_, not sname
+    )
     header = _BOOTP_HEADER.pack(
         2, req.htype, req.hlen, 0, req.xid, 0, reply.flags,
         socket.inet_aton(reply.ciaddr), socket.inet_aton(reply.yiaddr),
-        socket.inet_aton(siaddr), socket.inet_aton(req.giaddr), req.chaddr, b"", b"",
+        socket.inet_aton(siaddr), socket.inet_aton(req.giaddr), req.chaddr,
+        sname or sname_options, file_ or file_options,
     )  # fmt: skip
-    room = req.max_message_size - IP_UDP_HEADERS - BOOTP_FIXED_LEN - len(MAGIC_COOKIE)
-    message = header + MAGIC_COOKIE + _fit_options(reply.options, room)
+    if on_drop is not None:
+        for code in dropped:
+            on_drop(code)
+    message = header + MAGIC_COOKIE + options
     if len(message) < BOOTP_MIN_LEN:
         message += bytes(BOOTP_MIN_LEN - len(message))
     return message

@@ -21,7 +21,8 @@ from collections.abc import Callable
 
 from etcdhcp import metrics
 from etcdhcp.etcd import EtcdError
-from etcdhcp.scopes import DEFAULTS, Assembly, Defaults, Document, Scope, ScopeSet, assemble
+from etcdhcp.globalconfig import assemble
+from etcdhcp.scopes import DEFAULTS, Assembly, Defaults, Document, Scope, ScopeSet
 from etcdhcp.store import ConfigStore
 
 log = logging.getLogger(__name__)

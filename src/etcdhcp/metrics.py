@@ -223,6 +223,14 @@ CONFIG_REJECTED = Gauge(
 )
 """Set with every rebuild; non-zero means `etcdhcpctl check` has something to say."""
 
+REPLY_OPTIONS_DROPPED = Counter(
+    "etcdhcp_reply_options_dropped_total",
+    "Options left out of replies: they did not fit the client's maximum message size.",
+    ["option"],
+    registry=REGISTRY,
+)
+"""+1 per option left out of a reply even with option overload; ``option`` is its code."""
+
 BUILD_INFO = Gauge(
     "etcdhcp_build_info",
     "Always 1; the label says which etcdhcp version is running.",

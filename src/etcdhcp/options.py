@@ -5,8 +5,12 @@ kept here per scope as a dict; per packet only their order is worked out: 53 and
 54 first, then the lease times, then the client's parameter request list (55) in
 its order (the subnet mask always before the router, RFC 2132 §3.3), then the
 options sent whether asked for or not, then the echoes of 61 (RFC 6842) and 82
-(RFC 3046). Levels nest as in Kea: pool over scope over shared network. The codec
-leaves out what does not fit the client's maximum size.
+(RFC 3046). Levels nest as in Kea: pool over scope over shared network over the
+client's classes (the first class that sets an option wins) over the global level.
+The option set of each (global level, classes, scope, pool) is merged once and
+cached. A UEFI HTTP boot client (option 60 `HTTPClient...`) gets `HTTPClient` back
+in option 60, as the UEFI specification requires. The codec leaves out what does
+not fit the client's maximum size.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import functools
 from ipaddress import IPv4Address
 
 from etcdhcp import optiondefs
+from etcdhcp.clientclasses import ClientClass
 from etcdhcp.codec import (
     NAK,
     OPT_CLIENT_ID,
@@ -31,16 +36,28 @@ from etcdhcp.codec import (
     ip_option,
     u32_option,
 )
-from etcdhcp.scopes import OptionData, Pool, Scope
+from etcdhcp.globalconfig import EMPTY, Globals
+from etcdhcp.scopes import Boot, OptionData, Pool, Scope
 
 Options = tuple[tuple[int, bytes], ...]
+OPT_VENDOR_CLASS_IDENTIFIER = 60
+HTTP_CLIENT = b"HTTPClient"  # UEFI 2.5+ HTTP boot: the server answers with this in option 60
 
 
 @functools.lru_cache(maxsize=65536)
-def configured(scope: Scope, pool: Pool | None) -> tuple[dict[int, bytes], frozenset[int]]:
-    """What `scope` (and the pool of the address) may send, encoded once: the options by
-    code, pool over scope, with the subnet mask; and the codes sent even unasked."""
+def configured(
+    scope: Scope,
+    pool: Pool | None,
+    globals_: Globals = EMPTY,
+    classes: tuple[ClientClass, ...] = (),
+) -> tuple[dict[int, bytes], frozenset[int]]:
+    """What a client of `classes` in `scope` (and the pool of its address) may be sent,
+    encoded once: the options by code, most specific level winning, with the subnet
+    mask; and the codes sent even unasked."""
     levels = OptionData(((OPT_SUBNET_MASK, scope.subnet.netmask.packed),))
+    levels = levels.under(globals_.options)
+    for cls in reversed(classes):  # the first class's options go on top
+        levels = levels.under(cls.options)
     levels = levels.under(OptionData(scope.options, scope.always_send))
     if pool is not None:
         levels = levels.under(OptionData(pool.options, pool.always_send))
@@ -56,8 +73,10 @@ def assemble(
     yiaddr: str,
     lease_time: int | None,
     nak_reason: str | None = None,
+    globals_: Globals = EMPTY,
+    classes: tuple[ClientClass, ...] = (),
 ) -> Options:
-    """The reply's options, in wire order."""
+    """The reply's options, in wire order; `classes` are the client's defined classes."""
     head: list[tuple[int, bytes]] = [
         (OPT_MESSAGE_TYPE, bytes((message_type,))),
         (OPT_SERVER_ID, ip_option(server_ip)),
@@ -75,9 +94,24 @@ def assemble(
             (OPT_REBINDING_TIME, u32_option(t2)),
         ]
     pool = scope.pool_of(int(IPv4Address(yiaddr))) if yiaddr != ZERO_IP else None
-    available, unasked = configured(scope, pool)
+    available, unasked = configured(scope, pool, globals_, classes)
+    if OPT_VENDOR_CLASS_IDENTIFIER not in available and req.options.get(
+        OPT_VENDOR_CLASS_IDENTIFIER, b""
+    ).startswith(HTTP_CLIENT):
+        available = {**available, OPT_VENDOR_CLASS_IDENTIFIER: HTTP_CLIENT}
+        unasked = unasked | {OPT_VENDOR_CLASS_IDENTIFIER}
     codes = optiondefs.order(req.param_request_list, available, unasked)
     return (*head, *((code, available[code]) for code in codes), *_echoes(req))
+
+
+@functools.lru_cache(maxsize=65536)
+def boot(scope: Scope, globals_: Globals = EMPTY, classes: tuple[ClientClass, ...] = ()) -> Boot:
+    """The boot fields (siaddr, sname, file): the first class that sets one wins over the
+    scope (and its shared network), which wins over the global level, as in Kea."""
+    fields = globals_.boot.under(scope.boot)
+    for cls in reversed(classes):
+        fields = fields.under(cls.boot)
+    return fields
 
 
 def _echoes(req: Request) -> list[tuple[int, bytes]]:

@@ -1,6 +1,7 @@
-"""One frame's path, one way: decode, choose the scope, decide, store, answer, send.
+"""One frame's path, one way: decode, classify, choose the scope, decide, store, answer, send.
 
-Each stage is a module of its own (codec, scopes, rfc2131, store, options); this
+Each stage is a module of its own (codec, clientclasses, scopes, rfc2131, store,
+options); this
 one strings them together for one `Exchange` and counts its outcome once, at the
 end. A malformed frame or an etcd failure costs only that frame.
 """
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from etcdhcp import codec, logs, metrics, options, rfc2131
+from etcdhcp import codec, globalconfig, logs, metrics, options, rfc2131
 from etcdhcp.etcd import EtcdError, EtcdUnavailable
 from etcdhcp.rfc2131 import Conclusion, Intent
 from etcdhcp.scopes import Link, ScopeSet
@@ -38,6 +39,7 @@ class Exchange:
 
     request: codec.Request
     link: Link
+    classes: tuple[str, ...] = ()  # every class the client belongs to, built-in ones too
     intent: Intent | None = None
     conclusion: Conclusion | None = None
     outcome: tuple[str, str] = ("ignored", "unknown")  # ("sent", type) / ("ignored", why) ...
@@ -85,8 +87,12 @@ class Pipeline:
     def _answer(self, exchange: Exchange) -> codec.Reply | None:
         req, link = exchange.request, exchange.link
         scopes = self.scopes()
-        scope = scopes.select(req, link)
-        exchange.intent = intent = rfc2131.decide(req, scope, scopes, link.server_ip)
+        level = globalconfig.of(scopes)
+        exchange.classes = level.classes.classify(req)
+        scope = scopes.select(req, link, exchange.classes)
+        exchange.intent = intent = rfc2131.decide(
+            req, scope, scopes, link.server_ip, exchange.classes
+        )
         done = self._carry_out(intent, req)
         exchange.conclusion = conclusion = rfc2131.conclude(intent, done)
         _log(exchange, done)
@@ -100,6 +106,8 @@ class Pipeline:
                 exchange.outcome = ("done", "")
             return None
         nak = conclusion.message_type == codec.NAK
+        defined = level.classes.of(exchange.classes)
+        boot = None if nak else options.boot(conclusion.scope, level, defined)
         return codec.Reply(
             conclusion.message_type,
             req,
@@ -114,7 +122,12 @@ class Pipeline:
                 conclusion.yiaddr,
                 conclusion.lease_time,
                 conclusion.nak_reason,
+                level,
+                defined,
             ),
+            siaddr=boot.next_server if boot else None,
+            sname=boot.server_hostname if boot else b"",
+            file=boot.boot_file_name if boot else b"",
         )
 
     def _carry_out(self, intent: Intent, req: codec.Request) -> object:
@@ -142,7 +155,11 @@ class Pipeline:
 
 
 def _send(reply: codec.Reply, link: Link, port: Port) -> tuple[str, str]:
-    payload = codec.encode_bootp(reply, link.server_ip)
+    payload = codec.encode_bootp(
+        reply,
+        link.server_ip,
+        lambda code: metrics.labelled(metrics.REPLY_OPTIONS_DROPPED, str(code)).inc(),
+    )
     to = rfc2131.destination(reply)
     try:
         if to.mac is None:

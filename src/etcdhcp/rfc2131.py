@@ -9,6 +9,7 @@ alone. `destination` says where a reply goes (RFC 2131 §4.1).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from etcdhcp.codec import (
@@ -111,8 +112,15 @@ def request_state(req: Request) -> str:
     return "rebinding"
 
 
-def decide(req: Request, scope: Scope | None, scopes: ScopeSet, server_ip: str) -> Intent:
-    """What the store must do for `req`, whose link is `scope`'s (pure).
+def decide(
+    req: Request,
+    scope: Scope | None,
+    scopes: ScopeSet,
+    server_ip: str,
+    classes: Collection[str] = (),
+) -> Intent:
+    """What the store must do for `req`, whose link is `scope`'s, for a client of
+    `classes` (pure: pools limited to other classes are not offered or leased).
 
     Without a scope only what names an address is acted on: a RELEASE or DECLINE (the
     store checks the client holds it), and a renewal sent to us, which is NAKed so the
@@ -127,11 +135,11 @@ def decide(req: Request, scope: Scope | None, scopes: ScopeSet, server_ip: str) 
         return Drop("no_scope")
     if kind == DISCOVER:
         requested = req.requested_ip
-        if requested and scopes.owner(requested, scope) is None:
+        if requested and scopes.owner(requested, scope, classes) is None:
             requested = None  # an address of another link: offer one of this link
-        return Offer(scopes.family(scope), requested)
+        return Offer(scopes.family(scope, classes), requested)
     if kind == REQUEST:
-        return _request(req, scope, scopes, server_ip)
+        return _request(req, scope, scopes, server_ip, classes)
     if kind in (RELEASE, DECLINE):
         return _release_or_decline(req, server_ip)
     if kind == INFORM:
@@ -149,28 +157,39 @@ def _release_or_decline(req: Request, server_ip: str) -> Intent:
     return Decline(req.requested_ip)
 
 
-def _request(req: Request, scope: Scope, scopes: ScopeSet, server_ip: str) -> Intent:
+def _request(
+    req: Request, scope: Scope, scopes: ScopeSet, server_ip: str, classes: Collection[str]
+) -> Intent:
     state = request_state(req)
     if state == "selecting":
         if req.server_id != server_ip:
             return Withdraw(req.requested_ip)
         if not req.requested_ip:
             return Ignore("no_requested_address")
-        return _commit(req, req.requested_ip, scope, scopes, allow_free=True, silent=False)
+        return _commit(req, req.requested_ip, scope, scopes, classes, allow_free=True, silent=False)
     if state == "init-reboot":
         assert req.requested_ip is not None
-        return _commit(req, req.requested_ip, scope, scopes, allow_free=False, silent=True)
+        return _commit(req, req.requested_ip, scope, scopes, classes, allow_free=False, silent=True)
     if state in ("renewing", "rebinding"):
-        return _commit(req, req.ciaddr, scope, scopes, allow_free=True, silent=False)
+        return _commit(req, req.ciaddr, scope, scopes, classes, allow_free=True, silent=False)
     return Ignore("invalid_request")
 
 
 def _commit(
-    req: Request, ip: str, scope: Scope, scopes: ScopeSet, *, allow_free: bool, silent: bool
+    req: Request,
+    ip: str,
+    scope: Scope,
+    scopes: ScopeSet,
+    classes: Collection[str],
+    *,
+    allow_free: bool,
+    silent: bool,
 ) -> Intent:
-    owner = scopes.owner(ip, scope)
+    owner = scopes.owner(ip, scope, classes)
     if owner is None:
         return Nak(f"address {ip} is not on this network")
+    if not owner.in_pools(_ip(ip)) and scopes.pool_scope(ip) is not None:
+        return Nak(f"address {ip} is in a pool for other client classes")
     return Commit(ip, owner, owner.lease_time(req.requested_lease_time), allow_free, silent)
 
 

@@ -17,11 +17,13 @@ a dict of relay addresses.
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import functools
 import ipaddress
 import itertools
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,14 +38,16 @@ DEFAULT_T2_PERCENT = 0.875
 
 LIFETIME_KEYS = ("valid-lifetime", "min-valid-lifetime", "max-valid-lifetime")
 TIMER_KEYS = ("renew-timer", "rebind-timer", "calculate-tee-times", "t1-percent", "t2-percent")
-# Keys a subnet inherits from its shared network when it does not set them (Kea's rule).
-# Kea's `client-class` is refused until client classes are evaluated (issue 15): served
-# to every client, a class-limited scope would be wrong without a word.
-INHERITED_KEYS = (*LIFETIME_KEYS, *TIMER_KEYS, "interface", "relay")
+BOOT_KEYS = ("next-server", "server-hostname", "boot-file-name")
+# Keys a subnet inherits from its shared network (and the global level) when it does not
+# set them (Kea's rule).
+INHERITED_KEYS = (*LIFETIME_KEYS, *TIMER_KEYS, *BOOT_KEYS, "interface", "relay", "client-class")
 SUBNET_KEYS = frozenset(
     {"id", "subnet", "pools", "option-data", "user-context", "comment", *INHERITED_KEYS}
 )
-POOL_KEYS = frozenset({"pool", "option-data", "user-context", "comment"})
+POOL_KEYS = frozenset({"pool", "option-data", "client-class", "user-context", "comment"})
+SNAME_LEN = 64  # the BOOTP header's sname and file fields, NUL-terminated (RFC 2131 §2)
+FILE_LEN = 128
 NETWORK_KEYS = frozenset(
     {"name", "subnet4", "option-data", "user-context", "comment", *INHERITED_KEYS}
 )
@@ -58,6 +62,26 @@ class ScopeError(ValueError):
 
 
 @dataclass(frozen=True)
+class Boot:
+    """The BOOTP header's boot fields: siaddr (`next-server`), sname and file.
+
+    Empty means "not set here": a more general level's value, or, for `next_server`,
+    the server's own address (the original's siaddr)."""
+
+    next_server: str | None = None
+    server_hostname: bytes = b""
+    boot_file_name: bytes = b""
+
+    def under(self, inner: Boot) -> Boot:
+        """`inner` (a more specific level) over this one, field by field."""
+        return Boot(
+            inner.next_server or self.next_server,
+            inner.server_hostname or self.server_hostname,
+            inner.boot_file_name or self.boot_file_name,
+        )
+
+
+@dataclass(frozen=True)
 class Pool:
     """An inclusive address range of a scope, as integers (cheap to compare per packet)."""
 
@@ -65,6 +89,7 @@ class Pool:
     last: int
     options: tuple[tuple[int, bytes], ...] = ()
     always_send: frozenset[int] = frozenset()
+    client_class: str | None = None  # only members of this class get addresses from it
 
     def __contains__(self, ip: int) -> bool:
         return self.first <= ip <= self.last
@@ -100,6 +125,8 @@ class Scope:
     relay_addresses: tuple[str, ...] = ()
     interface: str | None = None
     shared_network: str | None = None
+    boot: Boot = field(default_factory=lambda: Boot())
+    client_class: str | None = None  # only members of this class are served here
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -122,6 +149,20 @@ class Scope:
     def size(self) -> int:
         return sum(len(pool) for pool in self.pools)
 
+    def admits(self, classes: Collection[str]) -> bool:
+        """Whether a client of `classes` may be served here (Kea's `client-class`)."""
+        return self.client_class is None or self.client_class in classes
+
+    def for_classes(self, classes: Collection[str]) -> Scope:
+        """This scope as a client of `classes` sees it: without the pools it may not use."""
+        if all(pool.client_class is None for pool in self.pools):
+            return self
+        return _for_classes(self, frozenset(c for c in classes if c in self._pool_classes))
+
+    @functools.cached_property
+    def _pool_classes(self) -> frozenset[str]:
+        return frozenset(p.client_class for p in self.pools if p.client_class is not None)
+
     def lease_time(self, requested: int | None) -> int:
         """The lease to grant: the client's wish (option 51) clamped to [min, max]."""
         if requested is None:
@@ -142,6 +183,12 @@ class Scope:
     def label(self) -> str:
         """The `scope` label of metrics: the id, as text."""
         return str(self.id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _for_classes(scope: Scope, classes: frozenset[str]) -> Scope:
+    pools = tuple(p for p in scope.pools if p.client_class is None or p.client_class in classes)
+    return dataclasses.replace(scope, pools=pools)
 
 
 # ---- parsing one document -------------------------------------------------------------------
@@ -217,14 +264,17 @@ class OptionData:
 STANDARD_DEFS = optiondefs.OptionDefs()
 
 
-def _option_data(value: Any, path: str) -> OptionData:
+def parse_option_data(
+    value: Any, path: str, defs: optiondefs.OptionDefs = STANDARD_DEFS
+) -> OptionData:
+    """A Kea `option-data` list, encoded with `defs` (ScopeError naming the entry)."""
     if not isinstance(value, list):
         raise ScopeError(path, "must be a list of options")
     encoded, always = [], set()
     for i, entry in enumerate(value):
         entry = _object(entry, f"{path}[{i}]")
         try:
-            code, data = optiondefs.encode(entry, STANDARD_DEFS, value)
+            code, data = optiondefs.encode(entry, defs, value)
         except optiondefs.OptionError as exc:
             raise ScopeError(f"{path}[{i}]", str(exc)) from None
         encoded.append((code, data))
@@ -248,11 +298,38 @@ def _text(value: Any, path: str) -> str:
     return value
 
 
+def parse_boot(doc: Mapping[str, Any], path: str) -> Boot:
+    """Kea's `next-server`, `server-hostname` and `boot-file-name` of one level."""
+    next_server = doc.get("next-server")
+    if next_server is not None:
+        next_server = str(_address(next_server, f"{path}.next-server"))
+        if next_server == ZERO_IP:
+            next_server = None  # Kea's way of writing "not set"
+    fields = []
+    for key, size in (("server-hostname", SNAME_LEN), ("boot-file-name", FILE_LEN)):
+        value = doc.get(key, "")
+        if not isinstance(value, str):
+            raise ScopeError(f"{path}.{key}", f"{value!r} is not a string")
+        encoded = value.encode()
+        if len(encoded) >= size:
+            raise ScopeError(f"{path}.{key}", f"is {len(encoded)} bytes; at most {size - 1} fit")
+        fields.append(encoded)
+    return Boot(next_server, *fields)
+
+
+def _class_name(doc: Mapping[str, Any], path: str) -> str | None:
+    value = doc.get("client-class")
+    return None if value in (None, "") else _text(value, f"{path}.client-class")
+
+
 @dataclass(frozen=True)
 class Defaults:
-    """What a scope takes when neither it nor its shared network says (the global level)."""
+    """What a scope takes when neither it nor its shared network says (the global level):
+    the flags' lease time, the global document's inherited keys, its option definitions."""
 
     valid_lifetime: int = 3600
+    inherited: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    defs: optiondefs.OptionDefs = STANDARD_DEFS
 
 
 DEFAULTS = Defaults()
@@ -268,14 +345,14 @@ def parse_subnet(
     doc = _object(doc, path)
     _refuse_unknown(doc, SUBNET_KEYS, path)
     inherited = {k: network[k] for k in INHERITED_KEYS if network and k in network}
-    merged = {**inherited, **doc}
+    merged = {**defaults.inherited, **inherited, **doc}
     if "id" not in doc:
         raise ScopeError(f"{path}.id", "is required (a number from 1)")
     scope_id = _integer(doc["id"], f"{path}.id", 1, MAX_SCOPE_ID)
     if "subnet" not in doc:
         raise ScopeError(f"{path}.subnet", "is required (e.g. 192.0.2.0/24)")
     subnet = _subnet(doc["subnet"], f"{path}.subnet")
-    pools = _pools(doc.get("pools", []), f"{path}.pools", subnet)
+    pools = _pools(doc.get("pools", []), f"{path}.pools", subnet, defaults.defs)
     valid = _integer(
         merged.get("valid-lifetime", defaults.valid_lifetime), f"{path}.valid-lifetime", 1,
         MAX_LIFETIME,
@@ -295,8 +372,12 @@ def parse_subnet(
     t1, t2 = _percentages(merged, path)
     outer = OptionData()
     if network:
-        outer = _option_data(network.get("option-data", []), f"{path}.shared-network.option-data")
-    options = outer.under(_option_data(doc.get("option-data", []), f"{path}.option-data"))
+        outer = parse_option_data(
+            network.get("option-data", []), f"{path}.shared-network.option-data", defaults.defs
+        )
+    options = outer.under(
+        parse_option_data(doc.get("option-data", []), f"{path}.option-data", defaults.defs)
+    )
     _check_routers(options.options, subnet, f"{path}.option-data")
     interface = merged.get("interface")
     return Scope(
@@ -315,6 +396,8 @@ def parse_subnet(
         relay_addresses=_relay(merged["relay"], f"{path}.relay") if "relay" in merged else (),
         interface=_text(interface, f"{path}.interface") if interface is not None else None,
         shared_network=network.get("name") if network else None,
+        boot=parse_boot(merged, path),
+        client_class=_class_name(merged, path),
         document=doc,
     )
 
@@ -334,7 +417,9 @@ def _percentages(merged: Mapping[str, Any], path: str) -> tuple[float, float]:
     return float(t1), float(t2)
 
 
-def _pools(value: Any, path: str, subnet: ipaddress.IPv4Network) -> tuple[Pool, ...]:
+def _pools(
+    value: Any, path: str, subnet: ipaddress.IPv4Network, defs: optiondefs.OptionDefs
+) -> tuple[Pool, ...]:
     if not isinstance(value, list):
         raise ScopeError(path, 'must be a list of {"pool": "first - last"} objects')
     special = set()
@@ -355,15 +440,8 @@ def _pools(value: Any, path: str, subnet: ipaddress.IPv4Network) -> tuple[Pool, 
             raise ScopeError(
                 f"{where}.pool", f"{entry['pool']!r} includes the network or broadcast address"
             )
-        options = _option_data(entry.get("option-data", []), f"{where}.option-data")
-        pools.append(
-            Pool(
-                first,
-                last,
-                options.options,
-                options.always,
-            )
-        )
+        options = parse_option_data(entry.get("option-data", []), f"{where}.option-data", defs)
+        pools.append(Pool(first, last, options.options, options.always, _class_name(entry, where)))
     ordered = sorted(pools, key=lambda p: p.first)
     for before, after in itertools.pairwise(ordered):
         if after.first <= before.last:
@@ -469,6 +547,7 @@ class ScopeSet:
 
     def __init__(self, scopes: Iterable[Scope]) -> None:
         self.scopes: tuple[Scope, ...] = tuple(sorted(scopes, key=lambda s: s.id))
+        self.globals: Any = None  # globalconfig.Globals, set by globalconfig.assemble
         self.by_id = {s.id: s for s in self.scopes}
         # prefix length -> network address -> scope; longest prefix first.
         by_length: dict[int, dict[int, Scope]] = {}
@@ -517,14 +596,27 @@ class ScopeSet:
         """Every pool address of every scope (for phasing out what a change removed)."""
         return {ip for scope in self.scopes for pool in scope.pools for ip in pool.addresses()}
 
-    def family(self, scope: Scope) -> tuple[Scope, ...]:
-        """`scope` first, then the other scopes of its shared network."""
+    def family(self, scope: Scope, classes: Collection[str] = ()) -> tuple[Scope, ...]:
+        """`scope` first, then the other scopes of its shared network that admit a client
+        of `classes`, each without the pools such a client may not use."""
         if scope.shared_network is None:
-            return (scope,)
-        others = tuple(s for s in self._families[scope.shared_network] if s is not scope)
-        return (scope, *others)
+            return (scope.for_classes(classes),)
+        others = (
+            s for s in self._families[scope.shared_network] if s is not scope and s.admits(classes)
+        )
+        return tuple(s.for_classes(classes) for s in (scope, *others))
 
-    def select(self, request: Request, link: Link) -> Scope | None:
+    def select(self, request: Request, link: Link, classes: Collection[str] = ()) -> Scope | None:
+        """The scope of the link the client is on that admits a client of `classes`: the
+        link's own, else the first of its shared network that does (Kea's rule)."""
+        scope = self._link_scope(request, link)
+        if scope is None or scope.admits(classes):
+            return scope
+        if scope.shared_network is None:
+            return None
+        return next((s for s in self._families[scope.shared_network] if s.admits(classes)), None)
+
+    def _link_scope(self, request: Request, link: Link) -> Scope | None:
         """RFC 2131 §4.3.1, RFC 3527, RFC 3011: the scope of the link the client is on."""
         if request.relayed:
             selector = request.link_selection or request.subnet_selection
@@ -542,10 +634,11 @@ class ScopeSet:
                 return own
         return self._by_interface.get(link.name) or self.containing(_ip_int(link.server_ip))
 
-    def owner(self, ip: str, selected: Scope) -> Scope | None:
-        """The scope of `selected`'s link (itself or a shared-network sibling) holding `ip`."""
+    def owner(self, ip: str, selected: Scope, classes: Collection[str] = ()) -> Scope | None:
+        """The scope of `selected`'s link (itself or a shared-network sibling admitting
+        `classes`) holding `ip`, as a client of `classes` sees it."""
         value = _ip_int(ip)
-        return next((s for s in self.family(selected) if s.contains(value)), None)
+        return next((s for s in self.family(selected, classes) if s.contains(value)), None)
 
 
 # ---- documents: what etcd holds, one per key ------------------------------------------------
@@ -629,12 +722,16 @@ def assemble(
     flag: Scope | None,
     previous: Mapping[str, tuple[Document, tuple[Scope, ...]]],
     defaults: Defaults = DEFAULTS,
+    *,
+    reparse: bool = False,
 ) -> Assembly:
     """Build the view from every stored document, keeping the previous version of a bad one.
 
     A document that does not parse, or whose scopes collide with the flags' scope or
     with an older document (lower revision: first written, first served), is refused;
-    what it served before stays served, when that still fits.
+    what it served before stays served, when that still fits. `reparse`: the global
+    level changed, so unchanged documents are parsed again (their previous version
+    stays the fallback).
     """
     taken = _Overlaps()
     chosen: list[Scope] = []
@@ -646,7 +743,7 @@ def assemble(
     for doc in sorted(documents, key=lambda d: (d.revision, d.name)):
         old = previous.get(doc.name)
         candidates: list[tuple[Document, tuple[Scope, ...]]] = []
-        if old is not None and old[0].raw == doc.raw:
+        if old is not None and old[0].raw == doc.raw and not reparse:
             candidates.append(old)
         else:
             try:
@@ -675,19 +772,3 @@ def name_of(entry: Any, path: str) -> str:
     if "subnet4" in entry:
         return document_name(NETWORK_DOC, _text(entry.get("name"), f"{path}.name"))
     return document_name(SUBNET_DOC, _integer(entry.get("id"), f"{path}.id", 1, MAX_SCOPE_ID))
-
-
-def check_change(
-    existing: Iterable[Document], changed: Mapping[str, bytes | None]
-) -> dict[str, str]:
-    """What a change would refuse: `changed` maps names to new text (None: removed), each
-    checked as the newest document; returns name -> reason for the changed ones only."""
-    documents = {d.name: d for d in existing}
-    newest = max((d.revision for d in documents.values()), default=0) + 1
-    for name, raw in changed.items():
-        if raw is None:
-            documents.pop(name, None)
-        else:
-            documents[name] = Document(name, raw, newest)
-    built = assemble(documents.values(), None, {})
-    return {name: why for name, why in built.problems.items() if name in changed}

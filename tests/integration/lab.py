@@ -305,7 +305,12 @@ class Client:
         return ["-lf", str(self.dir / "dhclient.leases"), "-pf", str(self.dir / "dhclient.pid")]
 
     def dhclient(
-        self, timeout: float = 20.0, fresh: bool = False, record: bool = False
+        self,
+        timeout: float = 20.0,
+        fresh: bool = False,
+        record: bool = False,
+        conf_extra: str = "",
+        mounts: Mapping[str, str] | None = None,
     ) -> str | None:
         """ISC dhclient once (``dhclient -1 -v``); the bound address or None.
 
@@ -317,9 +322,12 @@ class Client:
         DISCOVERs, then "Trying recorded lease", binds the stale address and exits 0
         (~22 s for timeout=3): pass fresh=True to test "no server, no lease". ``record``
         keeps what dhclient tells its script at each event for dhclient_events().
+        ``conf_extra`` is appended to its dhclient.conf (``option NAME code N = TYPE;``,
+        ``also request NAME;``); ``mounts`` as for lab.run(): its private /run keeps
+        Debian's timesyncd exit hook from handing received ntp-servers to the host.
         """
         conf = self.dir / "dhclient.conf"
-        conf.write_text(_DHCLIENT_CONF.format(timeout=max(1, round(timeout))))
+        conf.write_text(_DHCLIENT_CONF.format(timeout=max(1, round(timeout))) + conf_extra)
         if fresh:
             (self.dir / "dhclient.leases").unlink(missing_ok=True)
         script: list[str] = []
@@ -329,7 +337,9 @@ class Client:
             path.chmod(0o755)
             script = ["-sf", str(path)]
         argv = ["dhclient", "-1", "-v", "-cf", str(conf), *script, *self._dhclient_files()]
-        code = self._tool("dhclient", [*argv, CLIENT_IF], bound=timeout + 30)  # + INIT-REBOOT
+        code = self._tool(  # bound: + INIT-REBOOT
+            "dhclient", [*argv, CLIENT_IF], bound=timeout + 30, mounts=mounts
+        )
         return self._settled_address() if code == 0 else None
 
     @property
