@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from etcdhcp import codec, expressions, metrics
+from etcdhcp.globalconfig import parse_global
 from etcdhcp.etcd import Etcd
 from etcdhcp.options import assemble
 from etcdhcp.pipeline import Exchange, Pipeline
@@ -237,6 +238,21 @@ def responder(etcd_server: Any, etcd_prefix: str) -> Pipeline:
         scopes=lambda: view,
     )
     store.seed()
+    # Every real-world class test, each with options and boot fields, so classification,
+    # class-limited pools and class option sets run on every fuzzed request too.
+    view.globals = parse_global(
+        {
+            "client-classes": [
+                {
+                    "name": f"c{i}",
+                    "test": text,
+                    "option-data": [{"name": "domain-name", "data": f"c{i}.example"}],
+                    "boot-file-name": f"c{i}.efi",
+                }
+                for i, text in enumerate(class_tests.TESTS)
+            ]
+        }
+    )
     return Pipeline(store, store.scopes)
 
 

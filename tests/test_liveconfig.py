@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from conftest import Keys
-from etcdhcp import metrics
+from etcdhcp import globalconfig, metrics
 from etcdhcp.etcd import Etcd
 from etcdhcp.liveconfig import LiveScopes
 from etcdhcp.scopes import FLAG_SCOPE_ID, ScopeSet
@@ -95,6 +95,9 @@ def test_without_range_flags_the_flags_scope_yields_to_etcd(
     scopes.start()
     try:
         assert ids(scopes()) == [FLAG_SCOPE_ID]
+        keys.put("config::global::dhcp4", json.dumps({"boot-file-name": "x"}))
+        wait_until(lambda: globalconfig.of(scopes()).boot.boot_file_name, 1.0, "global read")
+        assert ids(scopes()) == [FLAG_SCOPE_ID]  # a global document is not a scope
         keys.put("config::subnet4::1", subnet(1))
         wait_until(lambda: ids(scopes()) == [1], 1.0, "only etcd's scope")
         keys.delete("config::subnet4::1")
@@ -111,3 +114,20 @@ def test_listeners_see_every_swap(live: LiveScopes, keys: Keys) -> None:
     wait_until(lambda: seen, 1.0, "a swap")
     assert seen[-1] == ([FLAG_SCOPE_ID], [FLAG_SCOPE_ID, 5, 6])
     assert [s.id for s in live().family(live().by_id[6])] == [6, 5]
+
+
+def test_a_bad_global_document_keeps_the_previous_classes(
+    live: LiveScopes, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 15: a malformed expression written with etcdctl changes nothing served."""
+    good = {"client-classes": [{"name": "pxe", "test": "option[93].exists"}]}
+    keys.put("config::global::dhcp4", json.dumps(good))
+    wait_until(lambda: globalconfig.of(live()).classes.defined, 1.0, "the class served")
+    bad = {"client-classes": [{"name": "pxe", "test": "option[93].exists and"}]}
+    keys.put("config::global::dhcp4", json.dumps(bad))
+    wait_until(lambda: "global/dhcp4" in live.problems, 1.0, "the document refused")
+    [kept] = globalconfig.of(live()).classes.defined
+    assert kept.test is not None and kept.test.text == "option[93].exists"
+    assert metrics.CONFIG_REJECTED._value.get() == 1
+    [line] = [r.getMessage() for r in caplog.records if "global/dhcp4 refused" in r.getMessage()]
+    assert "client-classes[0].test: at " in line

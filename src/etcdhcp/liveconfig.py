@@ -7,9 +7,10 @@ lock is taken per packet. A document that does not validate changes nothing: the
 previous version of it stays served, one log line says why, and
 `etcdhcp_config_documents_rejected` counts it until it is fixed.
 
-The flags' scope (scopes.flag_scope) is served beside etcd's documents when the
-range flags were given; when they were not, it is served only while etcd holds no
-document at all, as the original served its default range.
+The global document (globalconfig.py) is read with the scopes and swapped with
+them. The flags' scope (scopes.flag_scope) is served beside etcd's documents when
+the range flags were given; when they were not, it is served only while etcd holds
+no scope document, as the original served its default range.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 
 from etcdhcp import metrics
 from etcdhcp.etcd import EtcdError
-from etcdhcp.globalconfig import assemble
+from etcdhcp.globalconfig import GLOBAL_DOC, assemble
 from etcdhcp.scopes import DEFAULTS, Assembly, Defaults, Document, Scope, ScopeSet
 from etcdhcp.store import ConfigStore
 
@@ -73,13 +74,14 @@ class LiveScopes:
         self._apply(revision, documents)
 
     def _apply(self, revision: int, documents: list[Document]) -> None:
-        flag = self.flag if (self.flag_always or not documents) else None
+        scoped = any(d.name != GLOBAL_DOC for d in documents)
+        flag = self.flag if (self.flag_always or not scoped) else None
         built: Assembly = assemble(documents, flag, self._accepted, self.defaults)
         for name, why in built.problems.items():
             if self.problems.get(name) != why and self.reports:
-                log.error("scope document %s refused, its previous version kept: %s", name, why)
+                log.error("config document %s refused, its previous version kept: %s", name, why)
         for name in self.problems.keys() - built.problems.keys() if self.reports else ():
-            log.info("scope document %s is accepted again", name)
+            log.info("config document %s is accepted again", name)
         old, self.current = self.current, built.scopes
         self._accepted, self.problems, self.revision = built.accepted, built.problems, revision
         metrics.SCOPES.set(len(built.scopes))
