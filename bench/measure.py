@@ -33,9 +33,11 @@ def measure(
     seconds: int | None = None,
     count: int | None = None,
     note: str = "",
+    options: tuple[str, ...] = (),
 ) -> Row:
     """Drive every target at ``rate`` at once (each perfdhcp with its own ``clients``
-    MACs) and sum up. CPU is the /proc utime+stime delta over the run, per 1,000 ACKs."""
+    MACs, and ``options``: perfdhcp's -o) and sum up. CPU is the /proc utime+stime
+    delta over the run, per 1,000 ACKs."""
     servers = list(dict.fromkeys(t.server for t in targets))  # several relays may share one
     server_pids = [p for s in servers for p in s.server_pids]
     backend_pids = sorted({p for s in servers for p in s.backend_pids})
@@ -52,6 +54,7 @@ def measure(
             count=count,
             mac_base=f"02:00:00:{i:02x}:00:00",
             local=t.local,
+            options=options,
         )
         for i, t in enumerate(targets)
     ]

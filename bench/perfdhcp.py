@@ -78,8 +78,10 @@ class Run:
         count: int | None = None,
         mac_base: str | None = None,
         local: str = "eth0",
+        options: tuple[str, ...] = (),
     ) -> None:
-        """``local``: perfdhcp's -l, the interface or the address it relays from (giaddr)."""
+        """``local``: perfdhcp's -l, the interface or the address it relays from (giaddr);
+        ``options``: its -o CODE,HEX, options added to every DISCOVER and REQUEST."""
         if seconds is not None:
             bound = seconds
         elif count is not None:
@@ -98,6 +100,8 @@ class Run:
             argv += ["-n", str(count)]
         if mac_base:
             argv += ["-b", f"mac={mac_base}"]
+        for option in options:
+            argv += ["-o", option]
         argv.append(server_ip)
         self.argv = argv
         self.started = time.monotonic()

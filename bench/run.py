@@ -27,9 +27,11 @@ from bench.servers import SMALL_POOL
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RATES = "100,250,500,750,1000,1500,2000,3000"
 DEFAULT_SERVERS_RATES = "250,500,750,1000,1500"
-DEFAULT_ONLY = "sweep,scale,rss,servers,scopes,profile"
+DEFAULT_ONLY = "sweep,scale,rss,servers,scopes,options,profile"
 DEFAULT_SCOPES_COUNTS = "1000,10000"
 DEFAULT_SCOPES_RELAYS = 10
+DEFAULT_OPTIONS_RATES = "400"
+DEFAULT_OPTIONS_ROUNDS = 2
 QUICK = {
     "rates": "50",
     "seconds": 3,
@@ -37,6 +39,8 @@ QUICK = {
     "sweep_servers": "etcdhcp,etcdhcp-deb,kea-memfile",
     "scopes_counts": "20",  # with --only scopes: a tiny run
     "scopes_relays": 5,
+    "options_rates": "50",  # with --only options: one round at 50/s
+    "options_rounds": 1,
 }
 
 
@@ -168,6 +172,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="scopes: total offered rate, split over the relays (default 400)",
     )
     p.add_argument(
+        "--options-rates",
+        type=_int_list,
+        default=None,
+        help="options: offered rates, each with the plain scope, the scope as a document and "
+        f"20 options with 5 classes, one after the other (default {DEFAULT_OPTIONS_RATES})",
+    )
+    p.add_argument(
+        "--options-rounds",
+        type=_positive,
+        default=None,
+        help="options: rounds of the three at each rate, every other one in reverse order "
+        f"(default {DEFAULT_OPTIONS_ROUNDS})",
+    )
+    p.add_argument(
         "--etcdhcp-flag",
         action="append",
         default=[],
@@ -188,6 +206,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.sweep_servers = args.sweep_servers or QUICK["sweep_servers"].split(",")
         args.scopes_counts = args.scopes_counts or _int_list(QUICK["scopes_counts"])
         args.scopes_relays = args.scopes_relays or QUICK["scopes_relays"]
+        args.options_rates = args.options_rates or _int_list(QUICK["options_rates"])
+        args.options_rounds = args.options_rounds or QUICK["options_rounds"]
     args.rates = sorted(args.rates or _int_list(DEFAULT_RATES))
     args.seconds = args.seconds or 10
     args.only = args.only or DEFAULT_ONLY.split(",")
@@ -196,6 +216,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--clients must be below the pool size, {SMALL_POOL.size}")
     args.scopes_counts = args.scopes_counts or _int_list(DEFAULT_SCOPES_COUNTS)
     args.scopes_relays = args.scopes_relays or DEFAULT_SCOPES_RELAYS
+    args.options_rates = args.options_rates or _int_list(DEFAULT_OPTIONS_RATES)
+    args.options_rounds = args.options_rounds or DEFAULT_OPTIONS_ROUNDS
     if args.scopes_relays > MAX_RELAY_LANS:
         p.error(f"--scopes-relays must be at most {MAX_RELAY_LANS}")
     for count in args.scopes_counts:
@@ -232,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         scopes_counts=args.scopes_counts,
         scopes_relays=args.scopes_relays,
         scopes_rate=args.scopes_rate,
+        options_rates=args.options_rates,
+        options_rounds=args.options_rounds,
         etcdhcp_flags=tuple(args.etcdhcp_flag),
         out=args.out,
         stamp=stamp,

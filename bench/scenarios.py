@@ -1,17 +1,21 @@
 """What the benchmark measures: the rate sweep, scale figures, memory, several servers,
-many scopes, a profile. Each scenario appends Rows and returns short summary lines."""
+many scopes, options and classes, a profile. Each scenario appends Rows and returns
+short summary lines."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import procstat, profile, scopedocs
+from tests.integration.lab import LabError
+
+from bench import optiondocs, procstat, profile, scopedocs
 from bench.measure import Target, measure
 from bench.netlab import MAX_SERVERS, BenchLab
 from bench.postgres import PostgresCluster
@@ -48,6 +52,8 @@ SWEEP_SERVERS = (
 )
 KEA_THREADS = 8
 PROCESSES = 2  # etcdhcp-2p: --dhcp.processes
+# The options scenario: the flags' scope, then optiondocs.CONFIGS served from etcd.
+OPTION_CONFIGS = ("plain", *optiondocs.CONFIGS)
 
 
 @dataclass
@@ -65,6 +71,8 @@ class Settings:
     scopes_counts: list[int]
     scopes_relays: int
     scopes_rate: int
+    options_rates: list[int]
+    options_rounds: int
     etcdhcp_flags: tuple[str, ...]
     out: Path
     stamp: str
@@ -409,6 +417,90 @@ def scopes(ctx: Context) -> list[str]:
     return lines
 
 
+def options(ctx: Context) -> list[str]:
+    """20 options over the global level, five client classes, the scope and the pool
+    (bench/optiondocs.py) against the flags' plain scope, and the same scope written as a
+    document without them (what serving from a document costs by itself). At each of
+    --options-rates, --options-rounds rounds of the three, every other round in reverse
+    order (whatever drifts during a round weighs on each alike), each point from an empty
+    etcd and a fresh server; every perfdhcp sends option 60, which one class tests."""
+    s = ctx.settings
+    measured: dict[tuple[int, str], list[Row]] = {}
+    for rate in s.options_rates:
+        for round_ in range(s.options_rounds):
+            order = OPTION_CONFIGS if round_ % 2 == 0 else OPTION_CONFIGS[::-1]
+            for config in order:
+                row = _options_point(ctx, config, rate)
+                measured.setdefault((rate, config), []).append(row)
+    lines = []
+    for rate in s.options_rates:
+        plain = measured[rate, "plain"]
+        for config in optiondocs.CONFIGS:
+            rows = measured[rate, config]
+            pairs = zip(rows, plain, strict=True)
+            each = ", ".join(_ratio(r.achieved_rate, p.achieved_rate) for r, p in pairs)
+            achieved, base = _mean(rows, "achieved_rate"), _mean(plain, "achieved_rate")
+            cpu, base_cpu = _mean(rows, "cpu_s_per_1k"), _mean(plain, "cpu_s_per_1k")
+            lines.append(
+                f"{config} against plain at {rate}/s offered, {len(rows)} round(s): DORA/s "
+                f"{achieved:.0f} / {base:.0f} = {_ratio(achieved, base)} (each round: {each}); "
+                f"RA avg ms {_mean(rows, 'ra_avg_ms'):.1f} / {_mean(plain, 'ra_avg_ms'):.1f}; "
+                f"CPU s/1k {cpu:.2f} / {base_cpu:.2f} = {_ratio(cpu, base_cpu)}"
+                + ("" if max(r.drops_pct for r in rows + plain) < 1 else " (overloaded: see drops)")
+            )
+    return lines
+
+
+def _options_point(ctx: Context, config: str, rate: int) -> Row:
+    """One server with `config` (OPTION_CONFIGS) measured at `rate`."""
+    s = ctx.settings
+    ctx.bench.reset_etcd()
+    if config != "plain":
+        optiondocs.write(ctx.bench, config, s.out)
+    server = ctx.etcdhcp(SMALL_POOL if config == "plain" else None, name=f"etcdhcp-{config}")
+    server.start()
+    try:
+        if config != "plain":
+            _check_documents_served(ctx, server)
+        row = measure(
+            "options",
+            [ctx.target(server)],
+            rate,
+            s.clients,
+            pool_size=SMALL_POOL.size,
+            seconds=s.seconds,
+            options=optiondocs.PERFDHCP_OPTIONS,
+        )
+        dropped = _metric(ctx, server, "etcdhcp_reply_options_dropped_total")
+    finally:
+        server.stop()
+    note = config + (f"; {dropped:.0f} options left out" if dropped else "")
+    return ctx.add(dataclasses.replace(row, note=note))
+
+
+def _mean(rows: list[Row], attribute: str) -> float:
+    return sum(getattr(r, attribute) for r in rows) / len(rows)
+
+
+def _metric(ctx: Context, server: EtcdhcpServer, name: str) -> float:
+    """The sum of every series of metric `name` in the server's /metrics now."""
+    _, body = ctx.bench.fetch(server.host, f"{server.admin}/metrics")
+    pattern = rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$"
+    return sum(float(value) for value in re.findall(pattern, body, re.M))
+
+
+def _check_documents_served(ctx: Context, server: EtcdhcpServer) -> None:
+    """LabError unless the server read the documents and refused none: else it would
+    serve its flags' default range and the figures would measure the wrong thing."""
+    revision = _metric(ctx, server, "etcdhcp_config_revision")
+    rejected = _metric(ctx, server, "etcdhcp_config_documents_rejected")
+    if not revision or rejected:
+        raise LabError(
+            f"{server.name} serves config revision {revision:.0f} with {rejected:.0f} "
+            f"document(s) rejected:\n{server.tail()}"
+        )
+
+
 def profile_run(ctx: Context) -> list[str]:
     """py-spy on etcdhcp while perfdhcp offers ``profile_rate``."""
     s = ctx.settings
@@ -468,5 +560,6 @@ SCENARIOS: dict[str, Callable[[Context], list[str]]] = {
     "rss": rss,
     "servers": servers,
     "scopes": scopes,
+    "options": options,
     "profile": profile_run,
 }

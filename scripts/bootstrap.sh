@@ -14,6 +14,7 @@ APT_PACKAGES=(
   openssl  # tests/integration/pki.py: certificates for the TLS etcd tests
   kea-dhcp4-server postgresql python3-matplotlib  # bench/: Kea, its lease DB, plots
   isc-dhcp-relay kea-doc  # the relay lab; Kea's example configurations
+  qemu-system-x86 ipxe-qemu ipxe ovmf tftpd-hpa  # the network-boot lab (docs/netboot.md)
   # scripts/build-deb.sh and deb-check.sh: build the .deb, try it in a bookworm root
   debhelper dh-python python3-all python3-setuptools dpkg-dev debootstrap systemd-container
 )

@@ -17,6 +17,7 @@ from etcdhcp.config import (
     FLAGS,
     Config,
     ConfigError,
+    ServedInterface,
     add_etcd_arguments,
     etcd_credentials,
     etcd_fields,
@@ -106,7 +107,7 @@ def test_defaults_are_the_originals_except_request_timeout() -> None:
     c = cfg()
     assert (c.admin_host, c.admin_port) == ("", 9842)
     assert c.server_ip == IPv4Address("10.0.0.1")
-    assert c.server_if == "eth0"
+    assert c.interfaces == (ServedInterface("eth0", IPv4Address("10.0.0.1")),)
     assert c.subnet_mask == IPv4Address("255.255.240.0")
     assert c.router == IPv4Address("10.0.0.1")
     assert c.dns == (IPv4Address("10.0.0.1"),)
@@ -444,7 +445,7 @@ def test_no_range_flags_on_another_subnet_means_etcds_scopes_only() -> None:
     """The default range is checked only where it could be served (docs/scopes.md)."""
     c = cfg("-dhcp.server-ip", "198.18.0.1", "-dhcp.subnet-mask", "255.255.255.0")
     assert not c.range_given
-    assert not c.flag_scope().contains(int(c.issue_from))  # serving.py serves no flag scope
+    assert c.flag_scope() is None  # etcd's scopes alone
     # A range that is given is checked as ever.
     assert str(error_of("-dhcp.server-ip", "198.18.0.1", "-dhcp.issue-from", "10.0.0.9")) == (
         "--dhcp.issue-from: 10.0.0.9 is outside the subnet 198.18.0.0/20"
@@ -452,11 +453,96 @@ def test_no_range_flags_on_another_subnet_means_etcds_scopes_only() -> None:
 
 
 def test_interface_must_exist() -> None:
-    assert load(["-dhcp.server-if", "lo"], {}).server_if == "lo"
+    assert load(["-dhcp.server-if", "lo"], {}).interfaces[0].name == "lo"
     with pytest.raises(ConfigError) as info:
         load(["-dhcp.server-if", "nosuchif0"], {})
     assert str(info.value) == "--dhcp.server-if: no network interface named nosuchif0"
-    assert load(["-dhcp.server-if", "nosuchif0"], {}, check_interface=False).server_if
+    assert load(["-dhcp.server-if", "nosuchif0"], {}, check_interface=False).interfaces
+    with pytest.raises(ConfigError) as info:  # each of several is checked, and named
+        load(["-dhcp.server-if", "lo,nosuchif0"], {})
+    assert str(info.value) == "--dhcp.server-if: no network interface named nosuchif0"
+
+
+# -- several interfaces ------------------------------------------------------------------
+
+A1, A2, B1 = IPv4Address("198.18.120.1"), IPv4Address("198.18.120.2"), IPv4Address("198.18.121.1")
+ADDRESSES: dict[str, tuple[IPv4Address, ...] | None] = {
+    "eth1": (A1, A2),
+    "eth2": (B1,),
+    "bare": (),
+    "gone": None,
+}
+
+
+@pytest.fixture
+def two_interfaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """eth1 with two addresses, eth2 with one, `bare` with none, `gone` unreadable."""
+    monkeypatch.setattr(config, "interface_addresses", ADDRESSES.get)
+
+
+RANGE_ON_ETH1 = ["-dhcp.subnet-mask", "255.255.255.0"]
+RANGE_ON_ETH1 += ["-dhcp.issue-from", "198.18.120.10", "-dhcp.issue-to", "198.18.120.50"]
+
+
+@pytest.mark.usefixtures("two_interfaces")
+def test_several_interfaces_each_identified_by_its_own_address() -> None:
+    c = cfg("-dhcp.server-if", "eth1,eth2")
+    assert c.interfaces == (ServedInterface("eth1", A1), ServedInterface("eth2", B1))
+    # The default --dhcp.server-ip is on neither: the flags describe no scope.
+    assert c.flag_interface is None and c.flag_scope() is None
+    # The same list from the environment and from a config file, spaces allowed.
+    assert cfg(env={"ETCDHCP_DHCP_SERVER_IF": "eth1, eth2"}).interfaces == c.interfaces
+
+
+@pytest.mark.usefixtures("two_interfaces")
+def test_server_ip_picks_the_address_of_the_interface_that_carries_it(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "two.conf", "dhcp.server-if = eth2,eth1\ndhcp.server-ip = 198.18.120.2\n"
+    )
+    c = cfg("--config", path, *RANGE_ON_ETH1)
+    assert c.interfaces == (ServedInterface("eth2", B1), ServedInterface("eth1", A2))
+    assert c.flag_interface == "eth1"
+    scope = c.flag_scope()
+    assert scope is not None and scope.interface == "eth1"
+    assert str(scope.subnet) == "198.18.120.0/24"
+
+
+MULTI_ERRORS = [
+    (
+        ["-dhcp.server-if", "eth1,eth2", "-dhcp.server-ip", "198.18.122.1"],
+        "--dhcp.server-ip: 198.18.122.1 is on none of eth1, eth2: with several interfaces it "
+        "may only pick one of their own addresses as that interface's server identifier",
+    ),
+    (
+        ["-dhcp.server-if", "eth1,eth2", "-dhcp.issue-from", "10.0.0.20"],
+        "--dhcp.issue-from: the range flags describe the subnet of the interface that carries "
+        "--dhcp.server-ip, and none of eth1, eth2 has 10.0.0.1",
+    ),
+    (
+        ["-dhcp.server-if", "eth1,bare"],
+        "--dhcp.server-if: bare has no IPv4 address: with several interfaces each needs its "
+        "own, sent as its server identifier (option 54)",
+    ),
+    (["-dhcp.server-if", "eth1,gone"], "--dhcp.server-if: cannot read the IPv4 addresses of gone"),
+    (["-dhcp.server-if", "eth1,eth2,eth1"], "--dhcp.server-if: eth1 is named twice"),
+    (["-dhcp.server-if", "eth1,"], "--dhcp.server-if: '' is not an interface name"),
+]
+
+
+@pytest.mark.usefixtures("two_interfaces")
+@pytest.mark.parametrize(("argv", "message"), MULTI_ERRORS)
+def test_several_interfaces_checks_give_one_line(argv: list[str], message: str) -> None:
+    error = error_of(*argv)
+    assert (str(error), error.flag) == (message, message.split(":")[0])
+
+
+def test_two_interfaces_that_would_share_a_server_identifier_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(config, "interface_addresses", lambda _name: (A1,))
+    assert str(error_of("-dhcp.server-if", "eth1,eth2")) == (
+        "--dhcp.server-if: eth1 and eth2 would both be identified as 198.18.120.1"
+    )
 
 
 def test_newline_in_a_value_stays_on_one_line() -> None:
@@ -597,6 +683,10 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
         (["--bogus", "1"], "unrecognized argument --bogus (and 1 more)"),
         (
             ["-dhcp.server-if", "nosuchif0"],
+            "--dhcp.server-if: no network interface named nosuchif0",
+        ),
+        (
+            ["-dhcp.server-if", "lo,nosuchif0"],
             "--dhcp.server-if: no network interface named nosuchif0",
         ),
         (

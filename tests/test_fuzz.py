@@ -28,8 +28,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from etcdhcp import codec, expressions, metrics
-from etcdhcp.globalconfig import parse_global
 from etcdhcp.etcd import Etcd
+from etcdhcp.globalconfig import parse_global
 from etcdhcp.options import assemble
 from etcdhcp.pipeline import Exchange, Pipeline
 from etcdhcp.rfc2131 import destination, request_state

@@ -175,13 +175,19 @@ def test_fqdn_errors(text: str, match: str) -> None:
     refused(match, name="v4-lost", data=text)
 
 
-def test_domain_search_rfc_3397_as_kea_sends_it() -> None:
-    # RFC 3397 §3's example list. Kea 2.2 sends the names uncompressed (checked against
-    # kea-dhcp4), and reads compression pointers in hex data (factoryFqdnList).
+def test_domain_search_is_compressed_as_rfc_3397_shows() -> None:
+    # RFC 3397 §3's example list, byte for byte. Kea 2.2 sends the names uncompressed
+    # (a difference kept: the issue and the RFC ask for compression), and reads
+    # compression pointers in hex data (factoryFqdnList), as optiondefs does.
     plain = b"\x03eng\x05apple\x03com\x00" + b"\x09marketing\x05apple\x03com\x00"
-    assert enc("eng.apple.com, marketing.apple.com", name="domain-search") == plain
     compressed = b"\x03eng\x05apple\x03com\x00\x09marketing\xc0\x04"
+    assert enc("eng.apple.com, marketing.apple.com", name="domain-search") == compressed
+    assert o.uncompressed_names(compressed) == plain
     assert enc(compressed.hex(), name="domain-search", csv_format=False) == plain
+    # A name repeated whole is one pointer; names sharing nothing stay whole.
+    assert enc("a.org, a.org, b.net", name="domain-search") == (
+        b"\x01a\x03org\x00\xc0\x00\x01b\x03net\x00"
+    )
     refused("bad compression pointer", name="domain-search", data="03656e67c0", csv_format=False)
     refused("data ends inside a domain name", name="domain-search", data="03656e67",
             csv_format=False)  # fmt: skip

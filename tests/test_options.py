@@ -79,6 +79,17 @@ def test_lease_times_and_echoes() -> None:
     assert options[-2:] == ((61, client_id), (82, agent))
 
 
+def test_subnet_selection_is_echoed_and_an_empty_agent_option_is_not() -> None:
+    # RFC 3011 §3, and Kea 2.2 (test_kea_classes.py): 118 comes back whether asked or
+    # not, also in a NAK; Kea leaves out an option 82 without sub-options.
+    selection = bytes((198, 18, 0, 0))
+    raw = packets.discover(mac(1), extra=[(118, selection), (82, b"")])
+    for kind, yiaddr in ((OFFER, "198.18.0.10"), (NAK, "0.0.0.0")):
+        options = assemble(decode(raw), kind, SERVER, SCOPE, yiaddr, 3600)
+        assert options[-1] == (118, selection)
+        assert 82 not in dict(options)
+
+
 def test_a_nak_carries_its_message_and_no_configuration() -> None:
     options = assemble(decode(prl(1, 3)), NAK, SERVER, SCOPE, "0.0.0.0", None, "no")
     assert [code for code, _ in options] == [53, 54, 56]

@@ -13,12 +13,12 @@ import sys
 import threading
 from multiprocessing.connection import Pipe
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
 from etcdhcp.config import load
 from etcdhcp.processes import RECEIVE_STALE, ServingProcesses, _obey, child_config
+from etcdhcp.serving import Serving
 
 
 def test_children_connect_to_the_main_process_embedded_etcd() -> None:
@@ -27,7 +27,7 @@ def test_children_connect_to_the_main_process_embedded_etcd() -> None:
     child = child_config(embedded, ["http://127.0.0.1:2479"])
     assert not child.etcd_embedded  # one embedded etcd, the main process's
     assert child.etcd_endpoints == ("http://127.0.0.1:2479",)
-    assert child.processes == embedded.processes and child.server_if == embedded.server_if
+    assert child.processes == embedded.processes and child.interfaces == embedded.interfaces
 
 
 def test_children_of_a_server_with_etcd_endpoints_get_its_own_configuration() -> None:
@@ -42,19 +42,28 @@ def test_children_not_serving_yet_are_named_by_health() -> None:
     assert processes.collect() == [[], [], [], []]  # nothing to read, nothing to carry
 
 
-@pytest.mark.parametrize("receiving", [True, False])
-def test_a_child_answers_pings_only_while_its_receive_loop_goes_round(receiving: bool) -> None:
+@pytest.mark.parametrize("receiving", [(True, True), (True, False), (False, True), ()])
+def test_a_child_answers_pings_only_while_every_receive_loop_goes_round(
+    receiving: tuple[bool, ...],
+) -> None:
+    """One receive loop per served interface: one stuck, and that interface's clients
+    would go unanswered; none yet (not serving), and neither would anyone."""
     main, child = Pipe()
     asked: list[float] = []
 
-    def alive(within: float) -> bool:
-        asked.append(within)
-        return receiving
+    def loop(going: bool) -> SimpleNamespace:
+        def alive(within: float) -> bool:
+            asked.append(within)
+            return going
 
-    serving: Any = SimpleNamespace(transport=SimpleNamespace(alive=alive))
+        return SimpleNamespace(alive=alive)
+
+    serving = Serving(load(["--config="], {}, check_interface=False), threading.Event(), False)
+    serving.transports = [loop(going) for going in receiving]
     _obey(child, ("ping", 7), threading.Event(), serving)
-    assert asked == [RECEIVE_STALE]
-    assert (main.recv() if main.poll(1.0) else None) == (("pong", 7) if receiving else None)
+    assert set(asked) <= {RECEIVE_STALE}
+    pong = ("pong", 7) if receiving and all(receiving) else None
+    assert (main.recv() if main.poll(1.0) else None) == pong
 
 
 _PIN = """

@@ -5,14 +5,15 @@ A class has a name, a `test` (a Kea expression, expressions.py) and what members
 test sees the classes matched before it (`member()`), as in Kea; a request belongs to
 every class whose test matches, plus the built-in ones (ALL, VENDOR_CLASS_<option 60>).
 A class without a test is joined only by name: a built-in class of that name, or (the
-hosts issue) a host record that lists it. What the classes carry is used in their
-order: the first class that sets an option or a boot field wins.
+hosts issue) a host record that lists it. What the classes carry is used in the order
+the request joined them (built-in ones first, then the tested ones in definition
+order), as Kea does: the first class that sets an option or a boot field wins.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,9 +60,15 @@ class Classes:
     def _tests(self) -> tuple[tuple[str, expressions.Expression], ...]:
         return tuple((c.name, c.test) for c in self.defined if c.test is not None)
 
-    def of(self, names: Collection[str]) -> tuple[ClientClass, ...]:
-        """The defined classes among `names`, in definition order (their precedence)."""
-        return tuple(c for c in self.defined if c.name in names)
+    def of(self, names: Sequence[str]) -> tuple[ClientClass, ...]:
+        """The defined classes among `names` (what `classify` returned), in that order,
+        which is their precedence: Kea 2.2 goes through a packet's classes in the order
+        they were added, so a defined VENDOR_CLASS_ class comes before every tested one."""
+        return tuple(self._by_name[n] for n in names if n in self._by_name)
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, ClientClass]:
+        return {c.name: c for c in self.defined}
 
 
 def parse_classes(value: Any, path: str, defs: optiondefs.OptionDefs) -> Classes:

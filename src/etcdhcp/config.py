@@ -45,6 +45,7 @@ __all__ = [
     "ConfigError",
     "Flag",
     "ParsedFlags",
+    "ServedInterface",
     "add_etcd_arguments",
     "add_server_arguments",
     "discover_etcd",
@@ -150,10 +151,19 @@ FLAGS: tuple[Flag, ...] = (
         "dhcp.server-ip",
         "10.0.0.1",
         "IP",
-        "this server's address, sent as option 54 (server identifier)",
+        "this server's address, sent as option 54 (server identifier). With several "
+        "interfaces, each one's own address is its server identifier; this flag may only "
+        "name one of them, to pick that interface's (and the subnet of the range flags)",
         "server",
     ),
-    Flag("dhcp.server-if", "eth0", "IFACE", "network interface to serve on", "server"),
+    Flag(
+        "dhcp.server-if",
+        "eth0",
+        "IFACE[,IFACE...]",
+        "network interface to serve on; several, comma-separated, are served by one daemon, "
+        "each answering with its own IPv4 address as server identifier (option 54)",
+        "server",
+    ),
     Flag("dhcp.subnet-mask", "255.255.240.0", "MASK", "subnet mask, option 1", "server"),
     Flag("dhcp.router", "10.0.0.1", "IP", "default router, option 3", "server"),
     Flag("dhcp.dns", "10.0.0.1", "IP[,IP...]", "DNS servers, option 6, comma-separated", "server"),
@@ -191,7 +201,11 @@ FLAGS: tuple[Flag, ...] = (
         "server",
     ),
     Flag(
-        "dhcp.workers", "32", "N", "threads answering requests, in each serving process", "server"
+        "dhcp.workers",
+        "32",
+        "N",
+        "threads answering requests, per served interface in each serving process",
+        "server",
     ),
     Flag(
         "dhcp.processes",
@@ -827,14 +841,23 @@ def normalise_endpoint(text: str, default_scheme: str = "http") -> str:
 
 
 @dataclass(frozen=True)
+class ServedInterface:
+    """One served interface and the address that identifies the server on it: option 54
+    of every reply that leaves by it, so a client's renewal comes back to that address."""
+
+    name: str
+    server_ip: IPv4Address
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything the daemon needs, converted and checked (see `load`)."""
 
     admin_host: str  # "" means every address
     admin_port: int
     admin_debug: bool
-    server_ip: IPv4Address
-    server_if: str
+    server_ip: IPv4Address  # --dhcp.server-ip: with the mask, the subnet of the flags' scope
+    interfaces: tuple[ServedInterface, ...]  # in --dhcp.server-if's order
     subnet_mask: IPv4Address
     router: IPv4Address
     dns: tuple[IPv4Address, ...]
@@ -873,17 +896,30 @@ class Config:
         """The served subnet."""
         return IPv4Network(f"{self.server_ip}/{self.subnet_mask}", strict=False)
 
-    def flag_scope(self) -> Scope:
-        """The scope the original's flags describe (served as docs/scopes.md says)."""
-        return flag_scope(
+    @property
+    def flag_interface(self) -> str | None:
+        """The interface of the flags' scope: the one identified by --dhcp.server-ip (with
+        one interface, that one); None when no interface is."""
+        return next((i.name for i in self.interfaces if i.server_ip == self.server_ip), None)
+
+    def flag_scope(self) -> Scope | None:
+        """The scope the original's flags describe, on the interface that carries
+        --dhcp.server-ip, when they describe one (docs/scopes.md): the range flags were
+        given, or the default range fits the subnet. None: etcd's scopes alone."""
+        interface = self.flag_interface
+        if interface is None:
+            return None
+        scope = flag_scope(
             self.network,
             self.issue_from,
             self.issue_to,
             self.router,
             self.dns,
             self.lease_time,
-            self.server_if,
+            interface,
         )
+        fits = all(scope.contains(end) for pool in scope.pools for end in (pool.first, pool.last))
+        return scope if self.range_given or fits else None
 
 
 def _readable(flags: ParsedFlags, name: str, path: str) -> None:
@@ -1099,14 +1135,72 @@ def _check_range(
         )
 
 
+def _interface_names(flags: ParsedFlags, check_interface: bool) -> list[str]:
+    """--dhcp.server-if: one name, or several comma-separated, each one existing."""
+    names = [name.strip() for name in flags.required("dhcp.server-if").split(",")]
+    for name in names:
+        if not name or len(name) > 15 or "/" in name or name in (".", "..") or " " in name:
+            raise flags.error("dhcp.server-if", f"{name!r} is not an interface name")
+        if names.count(name) > 1:
+            raise flags.error("dhcp.server-if", f"{name} is named twice")
+        if check_interface and not os.path.exists(os.path.join(SYSFS_NET, name)):
+            raise flags.error("dhcp.server-if", f"no network interface named {name}")
+    return names
+
+
+def _served_interfaces(
+    flags: ParsedFlags, names: list[str], server_ip: IPv4Address, range_given: bool
+) -> tuple[ServedInterface, ...]:
+    """Each interface with its server identifier.
+
+    One interface is identified by --dhcp.server-ip, as the original did (warned about
+    when the interface lacks it: `server_ip_warnings`). Several are each identified by
+    an address of their own, read from them: the first, or --dhcp.server-ip where the
+    interface carries it. That flag, when not the default, must be one of those
+    addresses, and so must it be when the range flags (which describe its subnet) are
+    given: both would otherwise describe a link the daemon does not serve.
+    """
+    if len(names) == 1:
+        return (ServedInterface(names[0], server_ip),)
+    served = []
+    for name in names:
+        addresses = interface_addresses(name)
+        if addresses is None:
+            raise flags.error("dhcp.server-if", f"cannot read the IPv4 addresses of {name}")
+        if not addresses:
+            raise flags.error(
+                "dhcp.server-if",
+                f"{name} has no IPv4 address: with several interfaces each needs its own, "
+                "sent as its server identifier (option 54)",
+            )
+        own = server_ip if server_ip in addresses else addresses[0]
+        for other in served:
+            if other.server_ip == own:
+                raise flags.error(
+                    "dhcp.server-if", f"{other.name} and {name} would both be identified as {own}"
+                )
+        served.append(ServedInterface(name, own))
+    if all(s.server_ip != server_ip for s in served):
+        listed = ", ".join(names)
+        if server_ip != IPv4Address(_BY_NAME["dhcp.server-ip"].default or ""):
+            raise flags.error(
+                "dhcp.server-ip",
+                f"{server_ip} is on none of {listed}: with several interfaces it may only pick "
+                "one of their own addresses as that interface's server identifier",
+            )
+        if range_given:
+            raise flags.error(
+                "dhcp.issue-from",
+                f"the range flags describe the subnet of the interface that carries "
+                f"--dhcp.server-ip, and none of {listed} has {server_ip}",
+            )
+    return tuple(served)
+
+
 def _server_fields(flags: ParsedFlags, check_interface: bool) -> dict[str, Any]:
     admin_host, admin_port = flags.host_port("admin-addr", need_host=False, min_port=0)
     server_ip = flags.ipv4("dhcp.server-ip")
-    server_if = flags.required("dhcp.server-if")
-    if len(server_if) > 15 or "/" in server_if or server_if in (".", "..") or " " in server_if:
-        raise flags.error("dhcp.server-if", f"{server_if!r} is not an interface name")
-    if check_interface and not os.path.exists(os.path.join(SYSFS_NET, server_if)):
-        raise flags.error("dhcp.server-if", f"no network interface named {server_if}")
+    names = _interface_names(flags, check_interface)
     mask, prefixlen = _netmask(flags)
     router = flags.ipv4("dhcp.router")
     dns_text = flags.raw("dhcp.dns") or ""
@@ -1133,6 +1227,7 @@ def _server_fields(flags: ParsedFlags, check_interface: bool) -> dict[str, Any]:
     # etcd's scopes only (serving.py), so there is no range to check.
     if range_given or (issue_from in network and issue_to in network):
         _check_range(flags, network, special, server_ip, issue_from, issue_to)
+    interfaces = _served_interfaces(flags, names, server_ip, range_given)
 
     lease = flags.duration("dhcp.lease", minimum=1.0)
     if lease > _MAX_LEASE_SECONDS:
@@ -1142,7 +1237,7 @@ def _server_fields(flags: ParsedFlags, check_interface: bool) -> dict[str, Any]:
         "admin_host": admin_host,
         "admin_port": admin_port,
         "server_ip": server_ip,
-        "server_if": server_if,
+        "interfaces": interfaces,
         "subnet_mask": mask,
         "router": router,
         "dns": dns,
@@ -1172,7 +1267,9 @@ def load(
     """Parse and check the daemon's configuration; raise ConfigError on any problem.
 
     `argv` defaults to sys.argv[1:], `env` to os.environ. `check_interface=False`
-    skips looking at the interface (tests). --help, --version and --print-config print
+    skips checking that the interfaces exist and that one carries --dhcp.server-ip
+    (tests); the addresses of several interfaces are read all the same, being their
+    server identifiers. --help, --version and --print-config print
     and raise SystemExit(0).
     """
     parser = new_parser(PROG, "etcdhcp: a DHCPv4 server whose leases live in etcd.")
@@ -1190,8 +1287,8 @@ def load(
         flags.switch(name)  # accepted and ignored, but a typo in the value still fails
     server = _server_fields(flags, check_interface)
     warnings = secret_warnings(flags)
-    if check_interface:
-        warnings += server_ip_warnings(server["server_ip"], server["server_if"])
+    if check_interface and len(server["interfaces"]) == 1:
+        warnings += server_ip_warnings(server["server_ip"], server["interfaces"][0].name)
     config = Config(**server, **etcd_fields(flags), warnings=warnings)
     if flags.namespace.print_config:  # after the checks: what is printed would run
         sys.stdout.write(effective_config(flags))
@@ -1228,9 +1325,9 @@ def effective_config(flags: ParsedFlags) -> str:
     return "".join(lines)
 
 
-def interface_addresses(interface: str) -> frozenset[IPv4Address] | None:
-    """The IPv4 addresses configured on `interface` (`ip -j -4 addr show`); None when
-    they cannot be read (no iproute2, no such interface)."""
+def interface_addresses(interface: str) -> tuple[IPv4Address, ...] | None:
+    """The IPv4 addresses configured on `interface` (`ip -j -4 addr show`), the primary
+    first; None when they cannot be read (no iproute2, no such interface)."""
     try:
         shown = subprocess.run(
             ["ip", "-j", "-4", "addr", "show", "dev", interface],
@@ -1240,7 +1337,7 @@ def interface_addresses(interface: str) -> frozenset[IPv4Address] | None:
             check=True,
         )
         links = json.loads(shown.stdout)
-        return frozenset(
+        return tuple(
             IPv4Address(address["local"])
             for link in links
             for address in link.get("addr_info", ())

@@ -37,6 +37,8 @@ from etcdhcp.config import (
     parse_flags,
     report_and_exit,
 )
+from etcdhcp.ctl_hosts import add_host_commands
+from etcdhcp.ctl_kea import add_kea_commands
 from etcdhcp.ctl_scopes import ScopeCommandError, add_scope_commands
 from etcdhcp.etcd import Etcd, EtcdError, EtcdUnavailable
 from etcdhcp.output import print_json, table
@@ -469,6 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("last", type=IP, metavar="TO")
 
     add_scope_commands(command, commands)
+    add_kea_commands(command, commands)
+    add_host_commands(command, commands)
     command("servers", cmd_servers, "list the live servers")
     watch = command("watch", cmd_watch, "print devices connecting and disconnecting (not renewals)")
     watch.add_argument(

@@ -1,7 +1,7 @@
 """`etcdhcpctl scope ...`: scopes (Kea `subnet4` / `shared-networks` entries) in etcd.
 
 Every change is checked before anything is written, the way every server checks
-what it reads (scopes.check_change): a refused change writes nothing and says, in
+what it reads (globalconfig.check_change): a refused change writes nothing and says, in
 one line, which document and which JSON path is at fault. Writes are guarded on
 the documents read, so two operators cannot interleave changes unseen; an import
 of many documents is written in batches of one transaction each.
@@ -12,18 +12,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from etcdhcp import api, keajson
+from etcdhcp.globalconfig import check_change
 from etcdhcp.output import print_json, table
 from etcdhcp.scopes import (
+    DOCUMENT_KINDS,
     LIFETIME_KEYS,
     NETWORK_DOC,
     SUBNET_DOC,
     TIMER_KEYS,
+    Document,
     ScopeError,
-    check_change,
     document_name,
     name_of,
 )
@@ -37,11 +39,12 @@ class ScopeCommandError(Exception):
     """One line for the operator (exit status 1)."""
 
 
-def _config(store: LeaseStore) -> ConfigStore:
+def config_store(store: LeaseStore) -> ConfigStore:
+    """The configuration documents next to `store`'s leases (same etcd, same prefix)."""
     return ConfigStore(store.etcd, store.prefix)
 
 
-def _read(source: str) -> Any:
+def read_source(source: str) -> Any:
     """JSON text given on the line, `-` for standard input, or a Kea file (comments allowed)."""
     try:
         if source == "-":
@@ -60,22 +63,26 @@ def _name(text: str) -> str:
     return document_name(SUBNET_DOC if text.isdigit() else NETWORK_DOC, text)
 
 
-def _write(
+def write_documents(
     store: LeaseStore,
     puts: Mapping[str, Any],
     deletes: list[str],
     *,
     must_exist: bool | None,
     dry_run: bool = False,
+    skip_unchanged: bool = False,
 ) -> list[str]:
     """Check a change against every document, then write it (batched, guarded).
 
     `must_exist`: True for `set`/`remove`, False for `add`, None for `import` (either).
+    `skip_unchanged`: leave out puts whose document is stored already (JSON-equal).
     Returns the names written.
     """
-    config = _config(store)
+    config = config_store(store)
     _revision, documents = config.documents()
     current = {d.name: d for d in documents}
+    if skip_unchanged:
+        puts = {n: doc for n, doc in puts.items() if not _same(current.get(n), doc)}
     for name in [*puts, *deletes]:
         if must_exist is True and name not in current:
             raise ScopeCommandError(f"{name}: no such document (etcdhcpctl scope list)")
@@ -86,7 +93,8 @@ def _write(
     changed.update(dict.fromkeys(deletes))
     problems = check_change(documents, changed)
     if problems:
-        first = next(iter(problems.values()))
+        # A changed document's own fault first: the others it breaks follow from it.
+        first = problems[min(problems, key=lambda name: (name not in changed, name))]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ScopeCommandError(f"refused, nothing written: {first}{more}")
     if dry_run:
@@ -106,6 +114,40 @@ def _write(
     return names
 
 
+def _same(stored: Document | None, doc: Any) -> bool:
+    """Whether a stored document already says `doc` (as JSON: key order aside)."""
+    try:
+        return stored is not None and json.loads(stored.raw) == doc
+    except ValueError:  # written by hand, not JSON
+        return False
+
+
+def dhcp4_map(data: Any) -> tuple[dict[str, Any], str, list[str]]:
+    """(the Dhcp4 map, the JSON path prefix of its keys, the file's other top-level keys) of
+    a whole Kea configuration ({"Dhcp4": ...}) or of its Dhcp4 map itself."""
+    if not isinstance(data, dict):
+        raise ScopeCommandError("a Kea file holds a JSON object")
+    if "Dhcp4" not in data:
+        return data, "", []
+    if not isinstance(data["Dhcp4"], dict):
+        raise ScopeCommandError("Dhcp4: must be a JSON object")
+    return data["Dhcp4"], "Dhcp4.", [k for k in data if k != "Dhcp4"]
+
+
+def named_entries(entries: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """{document name: entry} of (JSON path, subnet4 or shared-networks entry) pairs."""
+    named: dict[str, Any] = {}
+    for path, entry in entries:
+        try:
+            name = name_of(entry, path)
+        except ScopeError as exc:
+            raise ScopeCommandError(str(exc)) from None
+        if name in named:
+            raise ScopeCommandError(f"{path}: {name} is in the file twice")
+        named[name] = entry
+    return named
+
+
 def _entries(data: Any, skip_unsupported: bool) -> Iterator[tuple[str, Any]]:
     """(JSON path, entry) for every subnet4 and shared-networks entry of a Kea file:
     a whole configuration ({"Dhcp4": ...}), its Dhcp4 map, or a list of subnet4 entries."""
@@ -113,13 +155,8 @@ def _entries(data: Any, skip_unsupported: bool) -> Iterator[tuple[str, Any]]:
         data = {"subnet4": data}
     if not isinstance(data, dict):
         raise ScopeCommandError("a Kea file holds a JSON object or a list of subnet4 entries")
-    root = ""
-    if "Dhcp4" in data:
-        others = [k for k in data if k != "Dhcp4"]
-        _unsupported(others, "", skip_unsupported)
-        data, root = data["Dhcp4"], "Dhcp4."
-        if not isinstance(data, dict):
-            raise ScopeCommandError("Dhcp4: must be a JSON object")
+    data, root, others = dhcp4_map(data)
+    _unsupported(others, "", skip_unsupported)
     inherited = {k: data[k] for k in GLOBAL_KEYS if k in data}
     ignored = [k for k in data if k not in ("subnet4", "shared-networks", *GLOBAL_KEYS)]
     _unsupported(ignored, root, skip_unsupported)
@@ -179,26 +216,32 @@ def cmd_scope_list(store: LeaseStore, args: argparse.Namespace) -> int:
 
 def cmd_scope_show(store: LeaseStore, args: argparse.Namespace) -> int:
     name = _name(args.scope)
-    _revision, documents = _config(store).documents()
+    _revision, documents = config_store(store).documents()
     found = next((d for d in documents if d.name == name), None)
     if found is None:
         raise ScopeCommandError(f"{name}: no such document (etcdhcpctl scope list)")
-    try:
-        print(json.dumps(json.loads(found.raw), indent=2))
-    except ValueError:  # written by hand, not JSON: show it as it is
-        print(found.raw.decode(errors="replace"))
+    show_document(found.raw)
     return 0
 
 
+def show_document(raw: bytes) -> None:
+    """Print a stored document, indented; as it is when it is not JSON (written by hand)."""
+    try:
+        print(json.dumps(json.loads(raw), indent=2))
+    except ValueError:
+        print(raw.decode(errors="replace"))
+
+
 def _one_entry(args: argparse.Namespace) -> dict[str, Any]:
-    entry = _read(args.document)
+    entry = read_source(args.document)
     try:
         return {name_of(entry, "document"): entry}
     except ScopeError as exc:
         raise ScopeCommandError(str(exc)) from None
 
 
-def _report(args: argparse.Namespace, verb: str, names: list[str]) -> int:
+def report(args: argparse.Namespace, verb: str, names: list[str]) -> int:
+    """`<verb> N documents: names` (or {verb: names} with --json); exit status 0."""
     if args.json:
         print_json({verb: names})
     else:
@@ -207,36 +250,30 @@ def _report(args: argparse.Namespace, verb: str, names: list[str]) -> int:
 
 
 def cmd_scope_add(store: LeaseStore, args: argparse.Namespace) -> int:
-    return _report(args, "added", _write(store, _one_entry(args), [], must_exist=False))
+    return report(args, "added", write_documents(store, _one_entry(args), [], must_exist=False))
 
 
 def cmd_scope_set(store: LeaseStore, args: argparse.Namespace) -> int:
-    return _report(args, "replaced", _write(store, _one_entry(args), [], must_exist=True))
+    names = write_documents(store, _one_entry(args), [], must_exist=True)
+    return report(args, "replaced", names)
 
 
 def cmd_scope_remove(store: LeaseStore, args: argparse.Namespace) -> int:
-    names = _write(store, {}, [_name(s) for s in args.scopes], must_exist=True)
-    return _report(args, "removed", names)
+    names = write_documents(store, {}, [_name(s) for s in args.scopes], must_exist=True)
+    return report(args, "removed", names)
 
 
 def cmd_scope_import(store: LeaseStore, args: argparse.Namespace) -> int:
-    puts: dict[str, Any] = {}
-    for path, entry in _entries(_read(args.file), args.skip_unsupported):
-        try:
-            name = name_of(entry, path)
-        except ScopeError as exc:
-            raise ScopeCommandError(str(exc)) from None
-        if name in puts:
-            raise ScopeCommandError(f"{path}: {name} is in the file twice")
-        puts[name] = entry
+    puts = named_entries(_entries(read_source(args.file), args.skip_unsupported))
     if not puts:
         raise ScopeCommandError(f"{args.file}: no subnet4 or shared-networks entry to import")
     deletes: list[str] = []
     if args.replace:
-        _revision, documents = _config(store).documents()
-        deletes = [d.name for d in documents if d.name not in puts]
-    names = _write(store, puts, deletes, must_exist=None, dry_run=args.dry_run)
-    return _report(args, "would write" if args.dry_run else "imported", names)
+        _revision, documents = config_store(store).documents()
+        scopes = (d.name for d in documents if d.name.partition("/")[0] in DOCUMENT_KINDS)
+        deletes = [name for name in scopes if name not in puts]  # the global document stays
+    names = write_documents(store, puts, deletes, must_exist=None, dry_run=args.dry_run)
+    return report(args, "would write" if args.dry_run else "imported", names)
 
 
 def add_scope_commands(command: Any, commands: Any) -> None:

@@ -42,8 +42,9 @@ class Daemon:
     # ---- readiness, for /readyz
 
     def readiness(self) -> tuple[bool, str]:
-        if self.serving.transport is None:
-            return False, "not serving yet: the DHCP socket is not bound"
+        if not self.serving.transports:
+            names = ", ".join(i.name for i in self.config.interfaces)
+            return False, f"not serving yet: the DHCP sockets on {names} are not bound"
         etcd = self.serving.etcd
         reason = etcd.unavailable_reason if etcd else None
         if reason is not None:
@@ -109,7 +110,7 @@ class Daemon:
             self.serving.serve()
             metrics.SERVING_PROCESSES.set(1)
             return
-        fanout = os.getpid() & 0xFFFF  # one group per daemon on the interface
+        fanout = os.getpid() & 0xFFFF  # one group per daemon on the first interface
         self.serving.serve(fanout)
         self.processes = ServingProcesses(
             child_config(cfg, endpoints), cfg.processes - 1, fanout, self.stop_requested
@@ -117,30 +118,37 @@ class Daemon:
         self.processes.start()
 
     def _register(self, store: LeaseStore) -> None:
+        """One registry key per interface (by its server identifier), on one etcd lease;
+        the flags' range on the record of the interface that serves it."""
         cfg = self.config
         assert self.serving.scopes is not None
         flags_served = FLAG_SCOPE_ID in self.serving.scopes().by_id
-        me = ServerInfo(
-            server_ip=str(cfg.server_ip),
-            interface=cfg.server_if,
-            range_from=str(cfg.issue_from) if flags_served else None,
-            range_to=str(cfg.issue_to) if flags_served else None,
-            subnet=str(cfg.network) if flags_served else None,
-            version=__version__,
-            started=time.time(),
-            hostname=socket.gethostname(),
-            pid=os.getpid(),
-        )
-        self.registry = ServerRegistry(store, me)
+        started = time.time()
+        records = []
+        for served in cfg.interfaces:
+            flags_here = flags_served and served.name == cfg.flag_interface
+            records.append(
+                ServerInfo(
+                    server_ip=str(served.server_ip),
+                    interface=served.name,
+                    range_from=str(cfg.issue_from) if flags_here else None,
+                    range_to=str(cfg.issue_to) if flags_here else None,
+                    subnet=str(cfg.network) if flags_here else None,
+                    version=__version__,
+                    started=started,
+                    hostname=socket.gethostname(),
+                    pid=os.getpid(),
+                )
+            )
+        self.registry = ServerRegistry(store, records[0], also=records[1:])
         self.registry.start()
 
     def run(self) -> int:
         cfg = self.config
         log.info(
-            "etcdhcp %s starting on %s as %s, range %s-%s",
+            "etcdhcp %s starting on %s, range %s-%s",
             __version__,
-            cfg.server_if,
-            cfg.server_ip,
+            ", ".join(f"{i.name} as {i.server_ip}" for i in cfg.interfaces),
             cfg.issue_from,
             cfg.issue_to,
         )
@@ -159,9 +167,8 @@ class Daemon:
             self._serve(endpoints)
             self._register(store)
             log.info(
-                "serving DHCP on %s (%s) from %d process%s; admin on %s:%d",
-                cfg.server_if,
-                self.serving.transport.mac,
+                "serving DHCP on %s from %d process%s; admin on %s:%d",
+                ", ".join(f"{t.interface} ({t.mac})" for t in self.serving.transports),
                 cfg.processes,
                 "" if cfg.processes == 1 else "es",
                 cfg.admin_host or "*",
@@ -188,8 +195,7 @@ class Daemon:
         interval = sdnotify.watchdog_interval()
         period = interval or 1.0
         while not self.stop_requested.wait(period):
-            transport = self.serving.transport
-            if interval and transport and transport.alive(2 * period + 1):
+            if interval and self.serving.alive(2 * period + 1):
                 sdnotify.notify("WATCHDOG=1")
 
     def reload(self, argv: list[str] | None) -> None:

@@ -218,10 +218,24 @@ CONFIG_REVISION = Gauge(
 
 CONFIG_REJECTED = Gauge(
     "etcdhcp_config_documents_rejected",
-    "Scope documents in etcd this server refuses (it keeps serving their previous version).",
+    "Configuration documents in etcd this server refuses (it serves their previous version).",
     registry=REGISTRY,
 )
 """Set with every rebuild; non-zero means `etcdhcpctl check` has something to say."""
+
+HOSTS = Gauge(
+    "etcdhcp_hosts",
+    "Host records this server serves from (the watched index of hosts in etcd).",
+    registry=REGISTRY,
+)
+"""Set whenever the host index changes (livehosts.py)."""
+
+HOST_RECORDS_REJECTED = Gauge(
+    "etcdhcp_host_records_rejected",
+    "Host records in etcd this server refuses (it keeps serving their previous version).",
+    registry=REGISTRY,
+)
+"""Set whenever the host index changes; non-zero: a record written by hand does not parse."""
 
 REPLY_OPTIONS_DROPPED = Counter(
     "etcdhcp_reply_options_dropped_total",

@@ -27,6 +27,7 @@ VENDOR_ENCAPSULATED_SPACE = "vendor-encapsulated-options-space"
 AGENT_SPACE = "dhcp-agent-options-space"
 DOCSIS3_V4_SPACE = "docsis3-v4"
 CABLELABS_ENTERPRISE = 4491
+DOMAIN_SEARCH = 119  # RFC 3397: sent compressed
 SITE_SPECIFIC = range(224, 255)  # RFC 2132 §2; here usable only with an option-def
 
 # Kea sends these when configured even if the client did not ask (Kea 2.2
@@ -389,6 +390,8 @@ def _encode(
         label = f"option '{space}.{d.name}' (code {d.code})"
         payload = _text_payload(d, data) if csv is not False else _binary_data(data)
         head, subs = _split(d, payload, csv is not False)
+        if d.space == DHCP4 and d.code == DOMAIN_SEARCH and csv is not False:
+            head = compress_names(head)
         if d.encapsulate or (d.space == DHCP4 and d.code == 125):
             head += _with_suboptions(d, head, subs, defs, level, (*seen, space))
         return d.code, head
@@ -762,6 +765,45 @@ def _field_end(t: str, data: bytes, pos: int, out: bytearray) -> int:
         raise _BadValue(f"a {t} field cannot be read")
     out += data[pos:end]
     return end
+
+
+def compress_names(wire: bytes) -> bytes:
+    """Uncompressed wire-format names, one after another -> RFC 1035 §4.1.4 compressed,
+    as RFC 3397 asks of domain-search: a suffix already written becomes a pointer to it
+    (offsets count from the start of the option's data, all instances joined)."""
+    out = bytearray()
+    written: dict[bytes, int] = {}  # a name's suffix (its wire form) -> where it starts
+    pos = 0
+    while pos < len(wire):
+        labels = []
+        while wire[pos]:
+            labels.append(wire[pos : pos + 1 + wire[pos]])
+            pos += 1 + wire[pos]
+        pos += 1
+        for i in range(len(labels)):
+            suffix = b"".join(labels[i:]) + b"\x00"
+            at = written.get(suffix)
+            if at is not None:
+                out += bytes((0xC0 | at >> 8, at & 0xFF))
+                break
+            if len(out) < 0x4000:
+                written[suffix] = len(out)
+            out += labels[i]
+        else:
+            out += b"\x00"
+    return bytes(out)
+
+
+def uncompressed_names(data: bytes) -> bytes:
+    """The names of a (possibly compressed) list, uncompressed (OptionError if malformed)."""
+    out, pos = bytearray(), 0
+    try:
+        while pos < len(data):
+            name, pos = _read_name(data, pos)
+            out += name
+    except _BadValue as e:
+        raise OptionError(str(e)) from None
+    return bytes(out)
 
 
 def _read_name(data: bytes, pos: int) -> tuple[bytes, int]:

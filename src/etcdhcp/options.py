@@ -4,8 +4,9 @@ A scope's options are encoded once, when its document is read (scopes.py), and
 kept here per scope as a dict; per packet only their order is worked out: 53 and
 54 first, then the lease times, then the client's parameter request list (55) in
 its order (the subnet mask always before the router, RFC 2132 §3.3), then the
-options sent whether asked for or not, then the echoes of 61 (RFC 6842) and 82
-(RFC 3046). Levels nest as in Kea: pool over scope over shared network over the
+options sent whether asked for or not, then the echoes of 61 (RFC 6842), 82
+(RFC 3046, unless empty) and 118 (RFC 3011: a client drops a reply without it), as Kea
+echoes them. Levels nest as in Kea: pool over scope over shared network over the
 client's classes (the first class that sets an option wins) over the global level.
 The option set of each (global level, classes, scope, pool) is merged once and
 cached. A UEFI HTTP boot client (option 60 `HTTPClient...`) gets `HTTPClient` back
@@ -31,6 +32,7 @@ from etcdhcp.codec import (
     OPT_RENEWAL_TIME,
     OPT_SERVER_ID,
     OPT_SUBNET_MASK,
+    OPT_SUBNET_SELECTION,
     ZERO_IP,
     Request,
     ip_option,
@@ -118,6 +120,9 @@ def _echoes(req: Request) -> list[tuple[int, bytes]]:
     echoed = []
     if req.client_id is not None:
         echoed.append((OPT_CLIENT_ID, req.client_id))
-    if req.relay_agent_info is not None:
+    if req.relay_agent_info:
         echoed.append((OPT_RELAY_AGENT_INFO, req.relay_agent_info))
+    selection = req.options.get(OPT_SUBNET_SELECTION)
+    if selection is not None:
+        echoed.append((OPT_SUBNET_SELECTION, selection))
     return echoed

@@ -93,7 +93,7 @@ class Pipeline:
         exchange.intent = intent = rfc2131.decide(
             req, scope, scopes, link.server_ip, exchange.classes
         )
-        done = self._carry_out(intent, req)
+        done = self._carry_out(intent, req, link)
         exchange.conclusion = conclusion = rfc2131.conclude(intent, done)
         _log(exchange, done)
         if conclusion.message_type is None:
@@ -130,7 +130,7 @@ class Pipeline:
             file=boot.boot_file_name if boot else b"",
         )
 
-    def _carry_out(self, intent: Intent, req: codec.Request) -> object:
+    def _carry_out(self, intent: Intent, req: codec.Request, link: Link) -> object:
         """The store's part: one transaction for the intent (none for the pure ones)."""
         store = self.store
         if isinstance(intent, rfc2131.Offer):
@@ -144,6 +144,7 @@ class Pipeline:
                 allow_free=intent.allow_free,
                 hostname=req.hostname,
                 client_id=client_id,
+                server=link.server_ip,
             )
         if isinstance(intent, rfc2131.Withdraw):
             return store.withdraw_offer(req.mac, keep=intent.keep)

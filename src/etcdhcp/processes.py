@@ -2,8 +2,9 @@
 
 Python runs one thread at a time, so one process tops out near one core. With
 --dhcp.processes N, the main process serves and N-1 children serve beside it, each
-with its own etcd client, store and transport, all joined to one AF_PACKET fanout
-group that gives every client (by chaddr) to one process (transport.py). What is done
+with its own etcd client, store and transports, each interface's joined to one
+AF_PACKET fanout group that gives every client (by chaddr) to one process
+(transport.py; a group spans one interface, so each served interface has its own). What is done
 once per server stays in the main process: the admin server, the reseeder, the
 registry, the embedded etcd. The main process starts the children, restarts one that
 dies, kills (and so restarts) one that hangs, passes -v on to them at SIGHUP, stops
@@ -11,12 +12,12 @@ them, and merges their metrics into its /metrics (`ServingProcesses.collect`).
 
 A child is a fresh interpreter, `python -P -m etcdhcp.processes FD` (forking a process
 that runs gRPC threads is unsafe), talking to the main process over a socket pair:
-main -> child: ("start", config, index, fanout group), ("collect", n), ("ping", n),
+main -> child: ("start", config, index, first fanout group), ("collect", n), ("ping", n),
 ("verbosity", v), ("stop",); child -> main: ("ready",) or ("failed", why),
-("metrics", n, families), ("pong", n). A child answers a ping only while its receive
-loop goes round: a child that misses HUNG_AFTER pings in a row is hung (deadlocked,
-stopped, its receive thread gone) and is killed, since its share of the clients, which
-the fanout group keeps sending it, would get no answer.
+("metrics", n, families), ("pong", n). A child answers a ping only while every receive
+loop (one per interface) goes round: a child that misses HUNG_AFTER pings in a row is
+hung (deadlocked, stopped, a receive thread gone) and is killed, since its share of the
+clients, which the fanout groups keep sending it, would get no answer.
 A child stops when told, on SIGTERM or SIGINT, or when the main process is gone.
 
 Each serving process, the main one included, may pin itself to one CPU
@@ -366,7 +367,7 @@ def _obey(conn: Connection, message: tuple, stop: threading.Event, serving: Serv
     if message[0] == "collect":
         conn.send(("metrics", message[1], list(metrics.REGISTRY.collect())))
     elif message[0] == "ping":
-        if serving.transport is not None and serving.transport.alive(RECEIVE_STALE):
+        if serving.alive(RECEIVE_STALE):
             conn.send(("pong", message[1]))
     elif message[0] == "verbosity":
         logs.set_verbosity(message[1])

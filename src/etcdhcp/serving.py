@@ -1,8 +1,10 @@
 """One serving unit: an etcd client, the live scopes, the lease store, the pipeline and
-the transport.
+one transport per served interface.
 
 The main process builds one; with --dhcp.processes N, each of the N-1 extra serving
-processes (processes.py) builds its own, joined to the main one's fanout group.
+processes (processes.py) builds its own, each transport joined to the main one's fanout
+group of its interface. A frame is handled with the `Link` of the interface it came in
+on (its name and server identifier), and its reply leaves by that interface.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from etcdhcp.config import Config, discover_etcd, etcd_credentials
+from etcdhcp.config import Config, ServedInterface, discover_etcd, etcd_credentials
 from etcdhcp.etcd import Etcd, EtcdAccessDenied, EtcdError
 from etcdhcp.liveconfig import LiveScopes
 from etcdhcp.pipeline import Pipeline
@@ -33,7 +35,7 @@ class Stopped(Exception):
 
 
 class Serving:
-    """Connect to etcd, open the store, then serve DHCP on the configured interface."""
+    """Connect to etcd, open the store, then serve DHCP on the configured interfaces."""
 
     def __init__(self, config: Config, stop_requested: threading.Event, main: bool = True) -> None:
         """`main` False: an extra serving process (the main one reports refused scopes)."""
@@ -43,21 +45,18 @@ class Serving:
         self.etcd: Etcd | None = None
         self.store: LeaseStore | None = None
         self.scopes: LiveScopes | None = None
-        self.transport: Transport | None = None
+        self.transports: list[Transport] = []  # one per interface, once all are bound
 
     def connect(self, endpoints: list[str]) -> LeaseStore:
         """Wait for etcd (with backoff) and open the lease store; Fatal if it refuses us."""
         self.etcd = self._connect(endpoints)
         cfg = self.config
-        flag = cfg.flag_scope()
-        # Without range flags the default range is a scope only where it fits the
-        # server's subnet (config.py checked it there); elsewhere etcd's scopes alone.
-        fits = all(flag.contains(end) for p in flag.pools for end in (p.first, p.last))
         self.scopes = LiveScopes(
             ConfigStore(self.etcd, cfg.etcd_prefix),
-            flag if cfg.range_given or fits else None,
+            cfg.flag_scope(),
             flag_always=cfg.range_given,
-            defaults=Defaults(valid_lifetime=flag.valid_lifetime),
+            # config.py keeps the lease time within what option 51 can say.
+            defaults=Defaults(valid_lifetime=int(cfg.lease_time)),
             reports=self.main,
         )
         self.scopes.load()
@@ -68,7 +67,7 @@ class Serving:
             scopes=self.scopes,
             offer_hold=cfg.offer_hold,
             decline_time=cfg.decline_time,
-            server_id=str(cfg.server_ip),
+            server_id=str(cfg.interfaces[0].server_ip),
         )
         return self.store
 
@@ -108,16 +107,33 @@ class Serving:
         log.info("SRV %s names etcd at %s", cfg.etcd_srv, ", ".join(endpoints))
         return endpoints
 
-    def serve(self, fanout: int | None = None) -> Transport:
-        """Bind the DHCP sockets and start the workers; `fanout`: the group to join."""
-        cfg = self.config
+    def serve(self, fanout: int | None = None) -> list[Transport]:
+        """Bind every interface's DHCP sockets, then start their workers; `fanout`: the
+        group of the first interface, the i-th joining `fanout + i` (a fanout group
+        spans one interface)."""
         assert self.store is not None, "connect() first"
         assert self.scopes is not None
         pipeline = Pipeline(self.store, self.scopes)
-        link = Link(cfg.server_if, str(cfg.server_ip))
+        transports: list[Transport] = []
+        try:
+            for index, served in enumerate(self.config.interfaces):
+                group = None if fanout is None else (fanout + index) & 0xFFFF
+                transports.append(self._bind(pipeline, served, group))
+        except Fatal:
+            for transport in transports:
+                transport.stop(0.0)
+            raise
+        for transport in transports:
+            transport.start()
+        self.transports = transports
+        return transports
+
+    def _bind(self, pipeline: Pipeline, served: ServedInterface, fanout: int | None) -> Transport:
+        cfg = self.config
+        link = Link(served.name, str(served.server_ip))
         try:
             transport = Transport(
-                cfg.server_if,
+                served.name,
                 handle=lambda frame: pipeline.handle(frame, link, transport),
                 workers=cfg.workers,
                 queue_size=cfg.queue_size,
@@ -128,19 +144,26 @@ class Serving:
             )
         except PermissionError as exc:
             raise Fatal(
-                f"cannot open raw sockets on {cfg.server_if} (needs CAP_NET_RAW and "
+                f"cannot open raw sockets on {served.name} (needs CAP_NET_RAW and "
                 f"CAP_NET_BIND_SERVICE): {exc}"
             ) from exc
         except OSError as exc:
-            raise Fatal(f"cannot serve on {cfg.server_if}: {exc}") from exc
-        transport.start()
-        self.transport = transport
+            raise Fatal(f"cannot serve on {served.name}: {exc}") from exc
         return transport
+
+    def alive(self, within: float) -> bool:
+        """True when every interface's receive loop went round in the last `within` s."""
+        return bool(self.transports) and all(t.alive(within) for t in self.transports)
 
     def stop(self, grace: float) -> None:
         """Stop receiving; let in-flight requests finish, for at most `grace` seconds."""
-        if self.transport:
-            self.transport.stop(grace)
+        stopping = [
+            threading.Thread(target=transport.stop, args=(grace,)) for transport in self.transports
+        ]
+        for thread in stopping:  # every interface's in-flight requests finish at once
+            thread.start()
+        for thread in stopping:
+            thread.join()
 
     def close(self) -> None:
         """Close the etcd connection (after everything that uses the store has stopped)."""

@@ -41,8 +41,17 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from etcdhcp import metrics
-from etcdhcp.etcd import Branch, Etcd, LeaseBuckets, LeaseNotFound, first_value, prefix_end
+from etcdhcp.etcd import (
+    Branch,
+    Etcd,
+    EtcdError,
+    LeaseBuckets,
+    LeaseNotFound,
+    first_value,
+    prefix_end,
+)
 from etcdhcp.etcdwire import absent, delete, get, nested, present, put, value_is
+from etcdhcp.hosts import GLOBAL, HW_ADDRESS, Host, HostKey, holder, record_name
 from etcdhcp.scopes import Document, Scope, ScopeSet, document_name
 
 log = logging.getLogger(__name__)
@@ -453,12 +462,15 @@ class LeaseStore:
         lease_time: int | None = None,
         hostname: str | None = None,
         client_id: str | None = None,
+        server: str | None = None,
     ) -> Commit:
         """Lease `ip` to `mac`: renew its lease, take its offer, or (if allowed) a free address.
 
         One transaction and one consensus write; the etcd lease is shared with other
         leases ending in the same time bucket, so a renewal grants no new etcd lease.
-        `lease_time` defaults to the valid lifetime of the scope holding `ip`.
+        `lease_time` defaults to the valid lifetime of the scope holding `ip`; `server`
+        (recorded in the lease) to this store's server id: a daemon serving several
+        interfaces gives the address of the one the client is on.
         """
         if lease_time is None:
             scope = self.scopes().containing(int(ipaddress.IPv4Address(ip)))
@@ -466,7 +478,7 @@ class LeaseStore:
                 raise ValueError(f"{ip} is in no served scope: give the lease time")
             lease_time = scope.valid_lifetime
         return self._with_live_leases(
-            self._commit, mac, ip, lease_time, allow_free, hostname, client_id
+            self._commit, mac, ip, lease_time, allow_free, hostname, client_id, server
         )
 
     def _with_live_leases(self, fn: Callable[..., T], *args: Any) -> T:
@@ -497,6 +509,7 @@ class LeaseStore:
         allow_free: bool,
         hostname: str | None,
         client_id: str | None,
+        server: str | None,
     ) -> Commit:
         now = self._clock()
         lease = Lease(
@@ -504,7 +517,7 @@ class LeaseStore:
             mac=mac,
             expires=now + lease_time,
             granted=now,
-            server=self.server_id,
+            server=server or self.server_id,
             hostname=hostname,
             client_id=client_id,
         )
@@ -1257,3 +1270,342 @@ class ConfigStore:
         ops = [put(self._key(n), text) for n, text in puts.items()]
         ops += [delete(self._key(n)) for n in deletes]
         return bool(self.etcd.txn(guards, ops).succeeded)
+
+
+# ---- hosts (hosts.py): their records, and the reservation keys of their addresses
+
+HOST_READ_BATCH = 128  # gets per read-only transaction: etcd's default --max-txn-ops
+HOST_SCAN_WHEN = 1000  # more keys than this under one prefix: scan it rather than get each,
+HOST_SCAN_RATIO = 4  # unless it holds this many times more (a scan reads ~3 times faster a key)
+MAX_TXN_OPS = 128  # etcd's default --max-txn-ops: operations (and compares) a transaction
+HOST_WRITERS = 4  # host write transactions in flight at once
+
+
+@dataclass(frozen=True)
+class HostRecord:
+    """One stored host record, `P hosts::<scope>::<id-type>::<identifier>`: its key's
+    parts, as written, and its JSON (None: the watch saw it deleted)."""
+
+    scope: str
+    id_type: str
+    identifier: str
+    raw: bytes | None
+    revision: int = 0
+
+
+@dataclass(frozen=True)
+class HostBatch:
+    """One transaction of a host write: a guard on every key it changes (the value read
+    when planning), its operations, and the host records it writes, all or none."""
+
+    guards: list[bytes]
+    ops: list[bytes]
+    hosts: list[HostKey]
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    """A checked host write (`HostStore.plan`), not yet sent. `existing`: the stored
+    records of the hosts named; `refusals`: why a host may not be written (nothing may
+    then be); `notes`: what is allowed but worth telling (an address another client
+    leases now); `unchanged`: records already stored as they are."""
+
+    batches: list[HostBatch]
+    existing: dict[HostKey, bytes]
+    refusals: dict[HostKey, str]
+    notes: dict[HostKey, str]
+    unchanged: list[HostKey]
+
+
+@dataclass(frozen=True)
+class HostWrite:
+    """What `HostStore.write` did: the hosts written, those not (their batch found a key
+    changed since planning, or etcd failed: `error`)."""
+
+    written: list[HostKey]
+    failed: list[HostKey]
+    error: str | None = None
+
+
+class _KeyChanges:
+    """The keys a host write changes, each once, from the value read to its new one, and
+    the host each change belongs to. Hosts whose changes share a key (one gives an
+    address up, another takes it) are one group, written in one transaction."""
+
+    def __init__(self, read: Mapping[str, bytes | None]) -> None:
+        self.read = {k: None if v is None else v.decode() for k, v in read.items()}
+        self.new: dict[str, str | None] = {}
+        self.owner: dict[str, HostKey] = {}
+        self.frees: dict[HostKey, list[str]] = {}
+        self._parent: dict[HostKey, HostKey] = {}
+
+    def value(self, key: str) -> str | None:
+        """The key's value once the changes so far are made."""
+        return self.new[key] if key in self.new else self.read.get(key)
+
+    def set(self, key: str, value: str | None, host: HostKey) -> None:
+        if key in self.owner and (root := self._root(self.owner[key])) != self._root(host):
+            self._parent[root] = self._root(host)
+        self.new[key], self.owner[key] = value, host
+
+    def _root(self, host: HostKey) -> HostKey:
+        while host in self._parent:
+            host = self._parent[host]
+        return host
+
+    def units(self) -> dict[HostKey, list[str]]:
+        """The keys each host changes (those set to the value they have are left out)."""
+        units: dict[HostKey, list[str]] = {}
+        for key, value in self.new.items():
+            if value != self.read.get(key):
+                units.setdefault(self.owner[key], []).append(key)
+        return units
+
+    def batches(self) -> list[HostBatch]:
+        """The changes as transactions of at most MAX_TXN_OPS operations, a group whole
+        (a group too big for one is split by host)."""
+        units = self.units()
+        groups: dict[HostKey, list[HostKey]] = {}
+        for host in units:
+            groups.setdefault(self._root(host), []).append(host)
+        cost = {host: len(keys) + len(self.frees.get(host, ())) for host, keys in units.items()}
+        batches: list[HostBatch] = []
+        current = HostBatch([], [], [])
+        for group in groups.values():
+            pieces = [group] if sum(cost[h] for h in group) <= MAX_TXN_OPS else [[h] for h in group]
+            for piece in pieces:
+                if len(current.ops) + sum(cost[h] for h in piece) > MAX_TXN_OPS:
+                    batches.append(current)
+                    current = HostBatch([], [], [])
+                for host in piece:
+                    for key in units[host]:
+                        value = self.new[key]
+                        current.guards.append(_unchanged(key, self.read.get(key)))
+                        current.ops.append(delete(key) if value is None else put(key, value))
+                    current.ops.extend(delete(free) for free in self.frees.get(host, ()))
+                    current.hosts.append(host)
+        if current.hosts:
+            batches.append(current)
+        return batches
+
+
+class HostStore:
+    """Host records in etcd (hosts.py), and the reservation keys of their addresses.
+
+        P hosts::<scope>::<id-type>::<identifier> = the record's JSON (Kea's shape)
+
+    A host with an `ip-address` also holds `P ips::reserved::<ip>` (the MAC for a
+    hw-address host, `<id-type>=<identifier>` otherwise) and, for a hw-address host,
+    `P reservations::<mac>` = ip: the keys `etcdhcpctl reserve` writes, so the address is
+    reserved exactly as a legacy reservation is (LeaseStore), and one reservation and one
+    host of the same MAC and address are one thing. The address's free key goes, as at
+    `reserve`. Writes are planned against what etcd holds (`plan`), then sent in batches
+    of one guarded transaction each (`write`).
+    """
+
+    def __init__(self, etcd: Etcd, prefix: str) -> None:
+        self.etcd = etcd
+        self.prefix = f"{prefix}hosts::"
+        self.leases = LeaseStore.for_operator(etcd, prefix)  # the reservation keys' names
+
+    def _key(self, host: HostKey) -> str:
+        scope, id_type, identifier = host
+        return f"{self.prefix}{scope}::{id_type}::{identifier}"
+
+    def _record(self, suffix: str, raw: bytes | None, revision: int = 0) -> HostRecord:
+        scope, id_type, identifier = [*suffix.split("::", 2), "", ""][:3]
+        return HostRecord(scope, id_type, identifier, raw, revision)
+
+    def documents(self) -> tuple[int, list[HostRecord]]:
+        """(revision, every stored record) read at one revision, page by page."""
+        revision = self.leases._revision()
+        records = self.leases._scan(self.prefix, keys_only=False, revision=revision)
+        return revision, [self._record(suffix, raw) for suffix, raw in records]
+
+    def record(self, host: HostKey) -> bytes | None:
+        """The stored record of one host (None: there is none)."""
+        return self._read([self._key(host)])[self._key(host)]
+
+    def watch(self, start_revision: int) -> tuple[Iterator[HostRecord], Callable[[], None]]:
+        """(every change to a record from `start_revision`, cancel)."""
+        events, cancel = self.etcd.watch(self.prefix, start_revision=start_revision)
+        changes = (
+            self._record(e.key[len(self.prefix) :], None if e.deleted else e.value, e.revision)
+            for e in events
+        )
+        return changes, cancel
+
+    def _read(self, keys: Iterable[str]) -> dict[str, bytes | None]:
+        """The values of `keys` (None: absent): the keys of a prefix mostly made of them by
+        scanning it, the others by batches of gets."""
+        found: dict[str, bytes | None] = dict.fromkeys(keys)
+        leases = self.leases
+        singles: list[str] = []
+        for prefix in (
+            self.prefix,
+            leases.reserved_prefix,
+            leases.reservation_prefix,
+            leases.leased_prefix,
+        ):
+            mine = [key for key in found if key.startswith(prefix)]
+            if len(mine) <= HOST_SCAN_WHEN or self._count(prefix) > HOST_SCAN_RATIO * len(mine):
+                singles += mine
+                continue
+            for suffix, value in leases._scan(prefix, keys_only=False):
+                if prefix + suffix in found:
+                    found[prefix + suffix] = value
+        for i in range(0, len(singles), HOST_READ_BATCH):
+            batch = singles[i : i + HOST_READ_BATCH]
+            responses = self.etcd.txn([], [get(key) for key in batch]).responses
+            found.update(zip(batch, (first_value(r) for r in responses), strict=True))
+        return found
+
+    def _count(self, prefix: str) -> int:
+        return int(self.etcd.range(prefix, prefix_end(prefix), count_only=True).count)
+
+    def plan(
+        self,
+        puts: Sequence[Host],
+        deletes: Iterable[HostKey] = (),
+        scope_of: Callable[[str], int | None] = lambda ip: None,
+    ) -> HostPlan:
+        """Check writing `puts` (new records, or replacing those of their keys) and deleting
+        `deletes` against what etcd holds now; nothing is written (`write` sends the plan).
+
+        Refused: an address reserved for another client (a legacy reservation, or another
+        host), a second address for one MAC (`reservations::<mac>` holds one), an address
+        the client's record in another scope has too (`scope_of`: the id of the scope whose
+        subnet holds an address). Addresses given up by the changed records are released
+        in the same transactions.
+        """
+        leases = self.leases
+        new = {host.key: host for host in puts}
+        named = dict.fromkeys([*new, *deletes])  # ordered, and a set
+        siblings = {h.key: s for h in puts if (s := _sibling(h, scope_of)) is not None}
+        stored = self._read(self._key(k) for k in [*named, *siblings.values()])
+        existing = {k: raw for k in named if (raw := stored[self._key(k)]) is not None}
+        given_up = {k: ip for k, raw in existing.items() if (ip := _stored_address(raw))}
+        wanted = [
+            leases._reserved(ip) for ip in {*given_up.values(), *(h.ip for h in puts if h.ip)}
+        ]
+        wanted += [leases._reservation(k[2]) for k in named if k[1] == HW_ADDRESS]
+        wanted += [leases._leased(h.ip) for h in puts if h.ip]
+        changes = _KeyChanges({**stored, **self._read(wanted)})
+        for k, ip in given_up.items():
+            if k in new and new[k].ip == ip:
+                continue
+            if changes.value(leases._reserved(ip)) == holder(k[1], k[2]):
+                changes.set(leases._reserved(ip), None, k)
+            if k[1] == HW_ADDRESS and changes.value(leases._reservation(k[2])) == ip:
+                changes.set(leases._reservation(k[2]), None, k)
+        refusals: dict[HostKey, str] = {}
+        notes: dict[HostKey, str] = {}
+        unchanged: list[HostKey] = []
+        for host in puts:
+            other = siblings.get(host.key)
+            if other is not None and other not in named:
+                twin = _stored_address(stored[self._key(other)] or b"{}")
+            else:
+                twin = new[other].ip if other in new else None
+            if host.ip is not None and twin == host.ip:
+                assert other is not None
+                refusals[host.key] = f"{host.ip} is the address of {record_name(*other)} too"
+                continue
+            if host.ip is not None:
+                refused = self._claim(changes, host)
+                if refused:
+                    refusals[host.key] = refused
+                    continue
+                user = changes.read.get(leases._leased(host.ip))
+                is_new = changes.read.get(leases._reserved(host.ip)) != host.holder
+                if is_new and user not in (None, host.identifier):
+                    notes[host.key] = (
+                        f"{host.ip} is leased to {user} now: it is reserved from now on, "
+                        "and that client keeps it until its next renewal"
+                    )
+            if _same_json(existing.get(host.key), host.document):
+                unchanged.append(host.key)
+            else:
+                text = json.dumps(host.document, separators=(",", ":"))
+                changes.set(self._key(host.key), text, host.key)
+        for k in named:
+            if k not in new and k in existing:
+                changes.set(self._key(k), None, k)
+        units = changes.units()
+        unchanged = [k for k in unchanged if k not in units]
+        return HostPlan(changes.batches(), existing, refusals, notes, unchanged)
+
+    def _claim(self, changes: _KeyChanges, host: Host) -> str | None:
+        """Reserve `host`'s address for it in `changes`; why not, when another holds it."""
+        leases = self.leases
+        assert host.ip is not None
+        reserved = leases._reserved(host.ip)
+        taken = changes.value(reserved)
+        if taken not in (None, host.holder):
+            return f"{host.ip} is reserved for {taken}"
+        if host.id_type == HW_ADDRESS:
+            mine = changes.value(leases._reservation(host.identifier))
+            if mine not in (None, host.ip):
+                return (
+                    f"{host.identifier} already has {mine} reserved (a host in another scope, "
+                    "or etcdhcpctl reserve): a MAC holds one reserved address"
+                )
+            changes.set(leases._reservation(host.identifier), host.ip, host.key)
+        changes.set(reserved, host.holder, host.key)
+        if changes.read.get(reserved) != host.holder:
+            changes.frees.setdefault(host.key, []).append(leases._free(host.ip))
+        return None
+
+    def write(self, plan: HostPlan) -> HostWrite:
+        """Send a plan's batches (HOST_WRITERS at a time), each all or nothing; after a
+        batch fails none is sent any more. Running the same change again completes it:
+        what is written already plans as unchanged."""
+        stop = threading.Event()
+        errors: list[str] = []
+
+        def send(batch: HostBatch) -> bool:
+            if stop.is_set():
+                return False
+            try:
+                done = bool(self.etcd.txn(batch.guards, batch.ops).succeeded)
+            except EtcdError as exc:
+                errors.append(str(exc))
+                done = False
+            if not done:
+                stop.set()
+            return done
+
+        with ThreadPoolExecutor(max_workers=HOST_WRITERS, thread_name_prefix="hosts") as pool:
+            sent = list(pool.map(send, plan.batches))
+        written: list[HostKey] = []
+        failed: list[HostKey] = []
+        for batch, done in zip(plan.batches, sent, strict=True):
+            (written if done else failed).extend(batch.hosts)
+        return HostWrite(written, failed, errors[0] if errors else None)
+
+
+def _sibling(host: Host, scope_of: Callable[[str], int | None]) -> HostKey | None:
+    """The one other record that may give `host`'s address to the same client: a scope's
+    host's global one, a global host's in the scope holding its address."""
+    if host.ip is None:
+        return None
+    scope = GLOBAL if host.scope_id != GLOBAL else scope_of(host.ip)
+    if scope is None or scope == host.scope_id:
+        return None
+    return scope, host.id_type, host.identifier
+
+
+def _stored_address(raw: bytes) -> str | None:
+    """The address a stored record reserves, read leniently: a record written by hand may
+    not parse, and its reservation keys must still be given back."""
+    try:
+        return str(ipaddress.IPv4Address(json.loads(raw).get("ip-address")))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _same_json(raw: bytes | None, doc: Mapping[str, Any]) -> bool:
+    try:
+        return raw is not None and json.loads(raw) == doc
+    except ValueError:
+        return False

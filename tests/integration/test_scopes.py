@@ -477,7 +477,7 @@ def test_bad_document_put_by_hand_keeps_the_previous_version_serving(sl: ScopeLa
     served = int(revisions(sl)[0][0])
     bad = json.loads(good)
     bad["pools"] = [{"pool": "198.18.99.1 - 198.18.99.9"}]
-    rejected = "scope document subnet4/3 refused, its previous version kept"
+    rejected = "config document subnet4/3 refused, its previous version kept"
     sl.etcdctl("put", sl.prefix + key, json.dumps(bad))
     try:
         wait_until(
