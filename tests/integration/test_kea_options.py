@@ -100,6 +100,12 @@ def _kea_config(lab: Lab) -> dict[str, Any]:
     return config
 
 
+def _as_kea_sends(code: int, payload: bytes) -> bytes:
+    """Kept difference: domain-search (119) is sent compressed (RFC 3397, as the issue
+    asks), Kea 2.2 sends it uncompressed; the names must be the same."""
+    return optiondefs.uncompressed_names(payload) if code == optiondefs.DOMAIN_SEARCH else payload
+
+
 def test_every_option_is_encoded_as_kea_sends_it(lab: Lab) -> None:
     config = _kea_config(lab)
     level = config["Dhcp4"]["option-data"]
@@ -125,7 +131,7 @@ def test_every_option_is_encoded_as_kea_sends_it(lab: Lab) -> None:
     differ = [
         f"{c} {name}: kea {theirs[c].hex()} ours {mine.hex()}"
         for c, (name, mine) in ours.items()
-        if c in theirs and theirs[c] != mine
+        if c in theirs and theirs[c] != _as_kea_sends(c, mine)
     ]
     assert not missing, f"Kea did not send: {missing}"
     assert not differ, "\n".join(differ)
