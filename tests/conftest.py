@@ -7,6 +7,8 @@ transaction limits, revisions, lease semantics.
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from etcdhcp import ctl
 from etcdhcp.embedded_etcd import EtcdProcess
 from etcdhcp.etcd import Etcd
 from integration.lab import free_port
@@ -118,3 +121,54 @@ class Keys:
 @pytest.fixture
 def keys(etcd_client: Any, etcd_prefix: str) -> Keys:
     return Keys(etcd_client, etcd_prefix)
+
+
+def documents(keys: Keys) -> dict[str, Any]:
+    """The configuration documents in etcd: key under `config::` -> parsed value."""
+    return {
+        k.removeprefix("config::"): json.loads(v)
+        for k, v in keys.all().items()
+        if k.startswith("config::")
+    }
+
+
+class Ctl:
+    """Runs `etcdhcpctl --config= <etcd flags> ARGS` in-process; checks the exit status."""
+
+    def __init__(self, endpoint: str, prefix: str, capsys: pytest.CaptureFixture[str]) -> None:
+        self.flags = ["--config=", "--etcd.discovery.endpoints", endpoint, "--etcd.prefix", prefix]
+        self.capsys = capsys
+
+    def run(self, *args: str, flags: bool = True) -> tuple[int, str, str]:
+        logger = logging.getLogger("etcdhcp")
+        level, handlers = logger.level, list(logger.handlers)
+        try:
+            code = ctl.main([*(self.flags if flags else ["--config="]), *args])
+        except SystemExit as exit:  # usage errors exit 2 from the config parser
+            code = int(exit.code or 0)
+        finally:  # main() sets the logger up for a whole process: not for the next test
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def __call__(self, *args: str) -> str:
+        code, out, err = self.run(*args)
+        assert code == 0, err
+        assert err == ""
+        return out
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "--json"))
+
+    def fails(self, *args: str, code: int = 1) -> str:
+        got, out, err = self.run(*args)
+        assert got == code, (out, err)
+        assert err.count("\n") == 1 and err.startswith("etcdhcpctl: "), err
+        return err.strip()
+
+
+@pytest.fixture
+def run(etcd_server: EtcdServer, etcd_prefix: str, capsys: pytest.CaptureFixture[str]) -> Ctl:
+    """etcdhcpctl on the test's prefix (test_ctl*.py)."""
+    return Ctl(etcd_server.endpoint, etcd_prefix, capsys)

@@ -9,7 +9,6 @@ an operator sees on stderr.
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Keys
+from conftest import Ctl, Keys
 from etcdhcp import ctl
 from etcdhcp.config import etcd_fields, parse_flags
 from etcdhcp.etcd import Etcd
@@ -33,52 +32,11 @@ OUTSIDE = "198.18.0.200"
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
-class Ctl:
-    """Runs `etcdhcpctl --config= <etcd flags> ARGS` in-process; checks the exit status."""
-
-    def __init__(self, endpoint: str, prefix: str, capsys: pytest.CaptureFixture[str]) -> None:
-        self.flags = ["--config=", "--etcd.discovery.endpoints", endpoint, "--etcd.prefix", prefix]
-        self.capsys = capsys
-
-    def run(self, *args: str, flags: bool = True) -> tuple[int, str, str]:
-        logger = logging.getLogger("etcdhcp")
-        level, handlers = logger.level, list(logger.handlers)
-        try:
-            code = ctl.main([*(self.flags if flags else ["--config="]), *args])
-        except SystemExit as exit:  # usage errors exit 2 from the config parser
-            code = int(exit.code or 0)
-        finally:  # main() sets the logger up for a whole process: not for the next test
-            logger.setLevel(level)
-            logger.handlers[:] = handlers
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def __call__(self, *args: str) -> str:
-        code, out, err = self.run(*args)
-        assert code == 0, err
-        assert err == ""
-        return out
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self(*args, "--json"))
-
-    def fails(self, *args: str, code: int = 1) -> str:
-        got, out, err = self.run(*args)
-        assert got == code, (out, err)
-        assert err.count("\n") == 1 and err.startswith("etcdhcpctl: "), err
-        return err.strip()
-
-
 @pytest.fixture
 def store(etcd: Etcd, etcd_prefix: str) -> LeaseStore:
     s = make_store(etcd, etcd_prefix, POOL[0], POOL[-1])
     assert s.seed() == len(POOL)
     return s
-
-
-@pytest.fixture
-def run(etcd_server: Any, etcd_prefix: str, capsys: pytest.CaptureFixture[str]) -> Ctl:
-    return Ctl(etcd_server.endpoint, etcd_prefix, capsys)
 
 
 def register(store: LeaseStore, server_ip: str, first: str, last: str) -> None:
@@ -124,6 +82,7 @@ def test_leases_as_json_and_as_a_table(store: LeaseStore, keys: Keys, run: Ctl) 
         "server": None,
         "hostname": None,
         "client_id": None,
+        "host": None,
         "reserved": False,
     }
     table = lines(run("leases"))

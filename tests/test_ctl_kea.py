@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Keys
-from test_ctl import Ctl
+from conftest import Ctl, Keys, documents
 
 KEA_EXAMPLES = Path("/usr/share/doc/kea/examples/kea4")
 KEA = """\
@@ -75,20 +74,6 @@ IMPORTABLE = [
     "shared-network.json",
     "vendor-specific.json",
 ]
-
-
-@pytest.fixture
-def run(etcd_server: Any, etcd_prefix: str, capsys: pytest.CaptureFixture[str]) -> Ctl:
-    return Ctl(etcd_server.endpoint, etcd_prefix, capsys)
-
-
-def documents(keys: Keys) -> dict[str, Any]:
-    """The configuration documents in etcd: key under `config::` -> parsed value."""
-    return {
-        k.removeprefix("config::"): json.loads(v)
-        for k, v in keys.all().items()
-        if k.startswith("config::")
-    }
 
 
 def imported(run: Ctl, path: Path, *flags: str) -> tuple[str, list[str]]:
@@ -177,7 +162,9 @@ def test_unsupported_keys_are_listed_one_line_each_and_nothing_is_written(
                         {
                             "id": 1,
                             "subnet": "198.18.0.0/24",
-                            "reservations": [{"hw-address": "02:00:00:00:00:01"}],
+                            "reservations": [
+                                {"hw-address": "02:00:00:00:00:01", "flex-id": "'x'"}
+                            ],
                             "pools": [{"pool": "198.18.0.10 - 198.18.0.20", "x-pool": 1}],
                         }
                     ],
@@ -193,14 +180,14 @@ def test_unsupported_keys_are_listed_one_line_each_and_nothing_is_written(
         "ignored: Dhcp6 (kea-dhcp6's)",
         "ignored: Dhcp4.lease-database (server-local: leases are kept in etcd)",
         "unsupported: Dhcp4.hooks-libraries",
-        "unsupported: Dhcp4.subnet4[0].reservations (host reservations are not supported yet)",
+        "unsupported: Dhcp4.subnet4[0].reservations[0].flex-id",
         "unsupported: Dhcp4.subnet4[0].pools[0].x-pool",
         "etcdhcpctl: refused, nothing written: 3 keys etcdhcp does not support, listed above "
         "(--skip-unsupported leaves them out)",
     ]
     assert documents(keys) == {}
     out, notes = imported(run, path, "--skip-unsupported")
-    assert out == "wrote 1, removed 0, 0 unchanged documents\n"
+    assert out == "wrote 1, removed 0, 0 unchanged documents\nwrote 1 hosts, 0 unchanged\n"
     assert "left out: Dhcp4.hooks-libraries" in notes
     assert documents(keys) == {
         "subnet4::1": {
@@ -257,7 +244,7 @@ def test_bad_input_is_one_line(run: Ctl, tmp_path: Path) -> None:
     path.write_text('{"Dhcp4": {"loggers": []}}')
     code, _out, err = run.run("import-kea", str(path))
     assert code == 1 and err.splitlines()[-1].endswith(
-        "nothing to import (no global key, subnet4 or shared-networks entry)"
+        "nothing to import (no global key, subnet4, shared-networks entry or reservation)"
     )
     assert "No such file" in run.fails("import-kea", str(tmp_path / "missing.json"))
     assert "No such file" in run.fails("export-kea", str(tmp_path / "no" / "dir.json"))
@@ -282,6 +269,7 @@ def test_replace_removes_what_the_file_does_not_have(run: Ctl, keys: Keys, tmp_p
         "written": {"subnet4/7": {"id": 7, "subnet": "198.18.7.0/24"}},
         "removed": ["global/dhcp4", "shared-networks/floor-2", "subnet4/1"],
         "unchanged": [],
+        "hosts": [],
     }
     assert documents(keys) == {"subnet4::7": {"id": 7, "subnet": "198.18.7.0/24"}}
 
@@ -393,10 +381,7 @@ def test_every_kea_example_imports_or_lists_what_it_cannot(run: Ctl, keys: Keys,
 def test_listed_paths_of_kea_examples(run: Ctl) -> None:
     code, _out, err = run.run("import-kea", str(KEA_EXAMPLES / "classify.json"))
     assert code == 1
-    assert err.splitlines()[-3:-1] == [
-        "unsupported: Dhcp4.client-classes[3].option-def",
-        "unsupported: Dhcp4.subnet4[1].reservations (host reservations are not supported yet)",
-    ]
+    assert err.splitlines()[-2:-1] == ["unsupported: Dhcp4.client-classes[3].option-def"]
 
 
 @pytest.mark.parametrize("name", sorted(set(EXAMPLES) - {"config-backend.json"}))
@@ -414,3 +399,7 @@ def test_kea_examples_import_round_trip_and_pass_kea(
     kea_accepts(kea_netns, exported)
     out, notes = imported(run, exported, "--replace", "--dry-run")
     assert notes == [] and out.startswith("would write 0, would remove 0, ")
+    # Reservations became host records, and come back as they went in.
+    hosts = [k for k in keys.all() if k.startswith("hosts::")]
+    assert ("reservations" in exported.read_text()) == bool(hosts)
+    assert hosts == [] or f"would write 0 hosts, {len(hosts)} unchanged" in out

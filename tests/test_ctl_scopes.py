@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Keys
-from test_ctl import Ctl
+from conftest import Ctl, Keys, documents
 
 LAN = {
     "id": 1,
@@ -43,20 +42,6 @@ KEA = """\
   }
 }
 """
-
-
-@pytest.fixture
-def run(etcd_server: Any, etcd_prefix: str, capsys: pytest.CaptureFixture[str]) -> Ctl:
-    return Ctl(etcd_server.endpoint, etcd_prefix, capsys)
-
-
-def documents(keys: Keys) -> dict[str, Any]:
-    """The scope documents in etcd: key under `config::` -> parsed value."""
-    return {
-        k.removeprefix("config::"): json.loads(v)
-        for k, v in keys.all().items()
-        if k.startswith("config::")
-    }
 
 
 def test_add_show_list_set_remove(run: Ctl, keys: Keys) -> None:

@@ -174,9 +174,10 @@ def test_bad_scope_ids(text: str) -> None:
 def test_identifier_order_is_kea_s_list() -> None:
     assert parse_identifier_order(["client-id", "hw-address"], "o") == (CLIENT_ID, HW_ADDRESS)
     assert parse_identifier_order(list(DEFAULT_IDENTIFIERS), "o") == DEFAULT_IDENTIFIERS
+    # Kea's examples list flex-id: accepted, and it finds nothing (no such records here).
+    assert parse_identifier_order(["flex-id", "hw-address"], "o") == ("flex-id", HW_ADDRESS)
     for bad, path, why in (
         ([], "o", "non-empty list"),
-        (["flex-id"], "o[0]", "flex_id hook"),
         (["hw-address", "mac"], "o[1]", "is not one of"),
         (["hw-address", "hw-address"], "o", "twice"),
     ):
@@ -232,13 +233,15 @@ def test_find_tries_the_scope_then_the_global_hosts_in_kea_s_order() -> None:
     request = relayed(mac(1), circuit=b"port-7", client_id=b"\x01\x02")
     # In scope 5 the circuit-id comes before the client-id (Kea's default order), and
     # the scope's hosts before the global one although hw-address is first in the order.
-    assert find(index, request, 5) is by_circuit
-    assert find(index, request, 5, (CLIENT_ID, CIRCUIT_ID)) is by_client_id
+    assert find(index, request, (5,)) is by_circuit
+    assert find(index, request, (5,), (CLIENT_ID, CIRCUIT_ID)) is by_client_id
     # Elsewhere only the global host matches.
-    assert find(index, request, 6) is by_mac
-    assert find(index, request, GLOBAL) is by_mac
-    assert find(index, relayed(mac(2), client_id=b"\x01\x02"), 5) is by_client_id
-    assert find(index, relayed(mac(2)), 5) is None
+    assert find(index, request, (6,)) is by_mac
+    assert find(index, request, (GLOBAL,)) is by_mac
+    assert find(index, relayed(mac(2), client_id=b"\x01\x02"), (5,)) is by_client_id
+    # A shared network's siblings are looked in after the client's own scope.
+    assert find(index, relayed(mac(2), client_id=b"\x01\x02"), (6, 5)) is by_client_id
+    assert find(index, relayed(mac(2)), (5,)) is None
     # An identifier type left out of the order is never looked up.
-    assert find(index, request, 6, (CLIENT_ID,)) is None
-    assert find(HostIndex(), request, 5) is None
+    assert find(index, request, (6,), (CLIENT_ID,)) is None
+    assert find(HostIndex(), request, (5,)) is None

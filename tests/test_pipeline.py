@@ -15,10 +15,11 @@ from conftest import Keys
 from etcdhcp import codec
 from etcdhcp.codec import ACK, NAK, OFFER, Reply, decode
 from etcdhcp.etcd import Etcd
+from etcdhcp.hosts import HostIndex, parse_host
 from etcdhcp.pipeline import Exchange, Pipeline
 from etcdhcp.rfc2131 import Destination, destination
-from etcdhcp.scopes import Link, Scope, ScopeSet, flag_scope
-from etcdhcp.store import LeaseStore
+from etcdhcp.scopes import Link, Scope, ScopeSet, flag_scope, parse_subnet
+from etcdhcp.store import HostStore, LeaseStore
 from stores import make_store
 
 SERVER = packets.SERVER_IP
@@ -335,3 +336,125 @@ def test_concurrent_discovers_get_distinct_addresses(
     assert store.counts()["free"] == 0
     # The pool is exhausted: the 21st client hears nothing.
     assert ask(responder, packets.discover(mac(200))) is None
+
+
+# ---- host records ---------------------------------------------------------------------------
+
+
+def with_hosts(store: LeaseStore, etcd: Etcd, prefix: str, *docs: dict[str, Any]) -> Pipeline:
+    """A responder serving `docs` as global host records, written as etcdhcpctl does."""
+    records = [parse_host(doc, f"host[{i}]") for i, doc in enumerate(docs)]
+    written = HostStore(etcd, prefix).write(HostStore(etcd, prefix).plan(records))
+    assert len(written.written) == len(records)
+    index = HostIndex(records)
+    return Pipeline(store, store.scopes, lambda: index)
+
+
+def test_a_host_gets_its_address_name_options_and_boot_file(
+    store: LeaseStore, etcd: Etcd, etcd_prefix: str, keys: Keys
+) -> None:
+    host = {
+        "hw-address": mac(1),
+        "ip-address": "198.18.0.50",  # outside the pool, inside the subnet
+        "hostname": "Build-7",
+        "option-data": [{"name": "domain-name-servers", "data": "198.18.0.9"}],
+        "boot-file-name": "ipxe.efi",
+    }
+    responder = with_hosts(store, etcd, etcd_prefix, host)
+    reply = ask(responder, packets.dhclient_discover(mac(1)))
+    assert reply is not None and reply.message_type == OFFER
+    assert reply.yiaddr == "198.18.0.50"
+    assert opts(reply)[12] == b"build-7"  # asked for in the PRL; lower-cased, as Kea
+    assert opts(reply)[6] == codec.ip_option("198.18.0.9")  # the host's over the scope's
+    assert reply.file == b"ipxe.efi"
+    reply = ask(responder, packets.request(mac(1), requested="198.18.0.50", server_id=SERVER))
+    assert reply is not None and reply.message_type == ACK and reply.yiaddr == "198.18.0.50"
+    lease = store.lease_by_ip("198.18.0.50")
+    assert lease is not None and lease.mac == mac(1)
+    assert (lease.hostname, lease.host) == ("build-7", f"0/hw-address={mac(1)}")
+    # Nobody else gets it, and a client without a host gets the scope's options.
+    reply = ask(responder, packets.dhclient_discover(mac(2)))
+    assert reply is not None and reply.yiaddr in POOL and 12 not in opts(reply)
+    assert opts(reply)[6] == codec.ip_option("198.18.0.3", "198.18.0.4")
+
+
+def test_a_client_id_host_is_leased_its_address_under_its_identifier(
+    store: LeaseStore, etcd: Etcd, etcd_prefix: str, keys: Keys
+) -> None:
+    client_id = b"\x00cam-7"
+    responder = with_hosts(
+        store, etcd, etcd_prefix, {"client-id": client_id.hex(), "ip-address": "198.18.0.60"}
+    )
+    assert keys.get("ips::reserved::198.18.0.60") == f"client-id={client_id.hex(':')}"
+    with_id = [("client_id", client_id)]
+    assert offer_to(responder, mac(3), options=with_id) == "198.18.0.60"
+    reply = ask(
+        responder,
+        packets.request(mac(3), requested="198.18.0.60", server_id=SERVER, options=with_id),
+    )
+    assert reply is not None and reply.message_type == ACK
+    assert keys.get("ips::leased::198.18.0.60") == mac(3)
+    # It renews it; the same MAC without the client id is another client.
+    reply = ask(responder, packets.renew(mac(3), "198.18.0.60", options=with_id))
+    assert reply is not None and reply.message_type == ACK
+    reply = ask(responder, packets.renew(mac(3), "198.18.0.60"))
+    assert reply is not None and reply.message_type == NAK
+
+
+def test_a_client_moves_to_its_reserved_address_and_others_lose_it_at_renewal(
+    store: LeaseStore, etcd: Etcd, etcd_prefix: str, keys: Keys
+) -> None:
+    plain = Pipeline(store, store.scopes)
+    old = bind(plain, mac(4))  # leased from the pool before its host existed
+    squatter = bind(plain, mac(5))
+    responder = with_hosts(
+        store, etcd, etcd_prefix, {"hw-address": mac(4), "ip-address": "198.18.0.70"}
+    )
+    # Renewing the pool address: NAKed, so that it comes back for its own.
+    reply = ask(responder, packets.renew(mac(4), old))
+    assert reply is not None and reply.message_type == NAK
+    assert offer_to(responder, mac(4)) == "198.18.0.70"
+    assert keys.get(f"ips::leased::{old}") is None and keys.get(f"ips::free::{old}") == old
+    # An address reserved for another client is NAKed at its holder's renewal.
+    responder = with_hosts(store, etcd, etcd_prefix, {"hw-address": mac(6), "ip-address": squatter})
+    reply = ask(responder, packets.renew(mac(5), squatter))
+    assert reply is not None and reply.message_type == NAK
+    assert b"reserved for another client" in opts(reply)[56]
+
+
+def test_known_and_unknown_clients_take_their_own_pools(etcd: Etcd, etcd_prefix: str) -> None:
+    doc = {
+        "id": 1,
+        "subnet": "198.18.0.0/24",
+        "interface": "eth0",
+        "pools": [
+            {"pool": "198.18.0.10 - 198.18.0.14", "client-class": "KNOWN"},
+            {"pool": "198.18.0.20 - 198.18.0.24", "client-class": "UNKNOWN"},
+        ],
+    }
+    view = ScopeSet([parse_subnet(doc)])
+    store = make_store(etcd, etcd_prefix, "198.18.0.10", "198.18.0.24", scopes=lambda: view)
+    store.seed()
+    responder = with_hosts(store, etcd, etcd_prefix, {"hw-address": mac(7), "hostname": "k"})
+    known = offer_to(responder, mac(7))
+    unknown = offer_to(responder, mac(8))
+    assert ipaddress.IPv4Address(known) <= ipaddress.IPv4Address("198.18.0.14")
+    assert ipaddress.IPv4Address(unknown) >= ipaddress.IPv4Address("198.18.0.20")
+    # An unknown client may not take a KNOWN pool's address.
+    reply = ask(responder, packets.request(mac(8), requested="198.18.0.13", server_id=SERVER))
+    assert reply is not None and reply.message_type == NAK
+
+
+def test_a_host_s_name_answers_a_client_fqdn_option(
+    store: LeaseStore, etcd: Etcd, etcd_prefix: str
+) -> None:
+    responder = with_hosts(store, etcd, etcd_prefix, {"hw-address": mac(9), "hostname": "cam"})
+    # Client flags S|E: it asks the server to update DNS, in wire format.
+    fqdn = [("client_FQDN", b"\x05\x00\x00\x03old\x00")]
+    reply = ask(responder, packets.discover(mac(9), options=fqdn))
+    assert reply is not None
+    # N (no updates here), O (the client's S overridden), E kept; the name is partial.
+    assert opts(reply)[81] == b"\x0e\xff\xff\x03cam"
+    assert 12 not in opts(reply)
+    reply = ask(responder, packets.discover(mac(9), options=[("client_FQDN", b"\x00\x00\x00x")]))
+    assert reply is not None and opts(reply)[81] == b"\x08\xff\xffcam"

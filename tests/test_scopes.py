@@ -10,6 +10,7 @@ import pytest
 
 import packets
 from etcdhcp.codec import decode
+from etcdhcp.optiondefs import load_option_defs
 from etcdhcp.scopes import (
     Document,
     Link,
@@ -18,6 +19,7 @@ from etcdhcp.scopes import (
     assemble,
     flag_scope,
     parse_document,
+    parse_option_data,
     parse_shared_network,
     parse_subnet,
 )
@@ -116,6 +118,34 @@ def test_a_bad_document_is_refused_by_its_json_path(document: Any, path: str, wo
         parse_subnet(document)
     assert caught.value.path == path
     assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_sub_option_spaces_feed_their_option_and_are_never_sent_alone() -> None:
+    """Kea's vendor-specific.json: vlanid (2) and dls (3) of space 339 are sub-options of
+    43, not time-offset and routers; their always-send does not send 2 or 3 either."""
+    defs = load_option_defs([
+        {"name": "vendor-encapsulated-options", "code": 43, "type": "empty",
+         "encapsulate": "339"},
+        {"name": "vlanid", "code": 2, "space": "339", "type": "uint32"},
+        {"name": "dls", "code": 3, "space": "339", "type": "string"},
+    ])  # fmt: skip
+    data = parse_option_data([
+        {"name": "vendor-encapsulated-options"},
+        {"name": "vlanid", "space": "339", "data": "123", "always-send": True},
+        {"name": "dls", "space": "339", "data": "sdlp://x", "always-send": True},
+        {"name": "vivso-suboptions", "data": "4491"},
+        {"name": "tftp-servers", "space": "vendor-4491", "data": "198.18.0.9",
+         "always-send": True},
+        {"name": "time-offset", "data": "-3600", "always-send": True},
+    ], "option-data", defs)  # fmt: skip
+    assert dict(data.options) == {
+        43: b"\x02\x04\x00\x00\x00\x7b\x03\x08sdlp://x",
+        125: b"\x00\x00\x11\x8b\x06\x02\x04\xc6\x12\x00\x09",
+        2: b"\xff\xff\xf1\xf0",
+    }
+    assert data.always == {2}
+    with pytest.raises(ScopeError, match=r"option-data\[0\]"):  # still checked
+        parse_option_data([{"name": "vlanid", "space": "339", "data": "x"}], "option-data", defs)
 
 
 def test_a_shared_network_lends_its_settings_to_its_subnets() -> None:
@@ -254,3 +284,59 @@ def test_shared_network_family_and_pool_membership() -> None:
     assert VIEW.in_pools("198.18.3.15") and not VIEW.in_pools("198.18.3.25")
     assert VIEW.owner("198.18.3.25", two) is VIEW.by_id[3]
     assert VIEW.owner("198.18.1.25", two) is None
+
+
+# Kea 2.2's CfgSubnets4::selectSubnet with client classes: phones-only subnets (64, 70,
+# 62) beside open ones; the campus network (64, 65) is selected by its relay address,
+# the lan network (70, 71) by its interface, 62 by its own relay address.
+CLASSED = ScopeSet(
+    [
+        *parse_shared_network({"name": "campus", "relay": {"ip-addresses": ["198.19.66.1"]},
+                               "subnet4": [subnet(64, **{"client-class": "VoIP"}), subnet(65)]}),
+        *parse_shared_network({"name": "lan", "interface": "eth7",
+                               "subnet4": [subnet(70, **{"client-class": "VoIP"}), subnet(71)]}),
+        parse_subnet(subnet(62, **{"client-class": "VoIP",
+                                   "relay": {"ip-addresses": ["198.18.63.254"]}})),
+        parse_subnet(subnet(63)),
+    ]
+)  # fmt: skip
+VOIP, PLAIN = ("VoIP",), ()
+
+
+def classed(raw: bytes, classes: tuple[str, ...], link: Link = LINK) -> int | None:
+    scope = CLASSED.select(decode(raw), link, classes)
+    return None if scope is None else scope.id
+
+
+def test_a_relay_address_selects_the_first_of_its_scopes_the_client_may_use() -> None:
+    by_relay = packets.discover(mac(1), giaddr="198.19.66.1")
+    assert (classed(by_relay, VOIP), classed(by_relay, PLAIN)) == (64, 65)
+    # None of the relay's scopes admits a plain client: the giaddr's own subnet may.
+    own = packets.discover(mac(1), giaddr="198.18.63.254")
+    assert (classed(own, VOIP), classed(own, PLAIN)) == (62, 63)
+
+
+def test_an_interface_selects_the_first_of_its_scopes_the_client_may_use() -> None:
+    lan = Link("eth7", "198.18.71.1")
+    local = packets.discover(mac(1))
+    assert (classed(local, VOIP, lan), classed(local, PLAIN, lan)) == (70, 71)
+    assert classed(local, PLAIN, Link("eth8", "198.18.70.1")) is None  # by its address
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        packets.discover(mac(1), giaddr="198.18.64.1"),
+        packets.discover(mac(1), giaddr="198.18.1.254", extra=[(118, bytes((198, 18, 64, 0)))]),
+        packets.discover(mac(1), giaddr="198.18.1.254",
+                         extra=[(82, b"\x05\x04" + bytes((198, 18, 64, 0)))]),
+        packets.discover(mac(1), extra=[(118, bytes((198, 18, 64, 0)))]),
+        packets.renew(mac(1), "198.18.64.12"),
+    ],
+    ids=["giaddr", "subnet-selection", "link-selection", "local-118", "ciaddr"],
+)  # fmt: skip
+def test_a_subnet_found_by_an_address_it_holds_is_the_only_candidate(raw: bytes) -> None:
+    """Kea drops a client the subnet does not admit, though a sibling (65) would."""
+    on_65 = Link("eth2", "198.18.65.1")
+    assert classed(raw, VOIP, on_65) == 64
+    assert classed(raw, PLAIN, on_65) is None

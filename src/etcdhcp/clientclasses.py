@@ -4,8 +4,9 @@ A class has a name, a `test` (a Kea expression, expressions.py) and what members
 `option-data` and the boot fields. Classes are evaluated in the order written and a
 test sees the classes matched before it (`member()`), as in Kea; a request belongs to
 every class whose test matches, plus the built-in ones (ALL, VENDOR_CLASS_<option 60>).
-A class without a test is joined only by name: a built-in class of that name, or (the
-hosts issue) a host record that lists it. What the classes carry is used in the order
+A class without a test is joined only by name: a built-in class of that name, or a
+host record that lists it. Tests that use KNOWN or UNKNOWN are evaluated after the
+host lookup (`with_host`), as Kea's second pass. What the classes carry is used in the order
 the request joined them (built-in ones first, then the tested ones in definition
 order), as Kea does: the first class that sets an option or a boot field wins.
 """
@@ -21,6 +22,7 @@ from etcdhcp import expressions, optiondefs
 from etcdhcp.codec import Request
 from etcdhcp.scopes import Boot, OptionData, ScopeError, parse_boot, parse_option_data
 
+KNOWN, UNKNOWN = "KNOWN", "UNKNOWN"  # Kea's built-in classes: a host was found, or not
 CLASS_KEYS = frozenset(
     {
         "name",
@@ -53,8 +55,44 @@ class Classes:
     defined: tuple[ClientClass, ...] = ()
 
     def classify(self, request: Request) -> tuple[str, ...]:
-        """The names of the classes `request` belongs to: built-in ones, then matches."""
-        return tuple(expressions.classify(request, self._tests))
+        """The first pass, before the scope is chosen: built-in classes, then the matches
+        of the tests that do not depend on the host lookup (KNOWN, UNKNOWN)."""
+        return tuple(expressions.classify(request, self._early))
+
+    def with_host(
+        self, request: Request, first: Sequence[str], host_classes: Sequence[str], known: bool
+    ) -> tuple[str, ...]:
+        """Kea's second pass, once the host lookup is done: the host's classes join (and
+        the first pass runs again after them, so a test such as "not member('x')" sees
+        them), then KNOWN or UNKNOWN, then the tests that depend on those."""
+        if host_classes:
+            joined = expressions.builtin_classes(request)
+            joined += [c for c in dict.fromkeys(host_classes) if c not in joined]
+            names = expressions.classify(request, self._early, joined=joined)
+        else:
+            names = list(first)
+        names.append(KNOWN if known else UNKNOWN)
+        if self._late:
+            names = expressions.classify(request, self._late, joined=names)
+        return tuple(names)
+
+    @functools.cached_property
+    def _early(self) -> tuple[tuple[str, expressions.Expression], ...]:
+        return tuple(t for t in self._tests if t[0] not in self._late_names)
+
+    @functools.cached_property
+    def _late(self) -> tuple[tuple[str, expressions.Expression], ...]:
+        return tuple(t for t in self._tests if t[0] in self._late_names)
+
+    @functools.cached_property
+    def _late_names(self) -> frozenset[str]:
+        """Classes whose test names KNOWN or UNKNOWN, or a class that does (member()):
+        members are defined before, so one pass in order finds them all."""
+        late: set[str] = set()
+        for name, test in self._tests:
+            if test.depends_on_known or test.members & late:
+                late.add(name)
+        return frozenset(late)
 
     @functools.cached_property
     def _tests(self) -> tuple[tuple[str, expressions.Expression], ...]:

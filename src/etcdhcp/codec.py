@@ -485,7 +485,8 @@ def encode_bootp(
     return message
 
 
-def _checksum(data: bytes) -> int:
+def inet_checksum(data: bytes) -> int:
+    """The RFC 1071 checksum (IPv4, UDP; the netboot lab's ICMPv6 too)."""
     if len(data) % 2:
         data += b"\x00"
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
@@ -509,10 +510,10 @@ def encode_frame(
     dst = socket.inet_aton(dst_ip)
     udp_len = 8 + len(payload)
     pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_UDP, udp_len)
-    udp_sum = _checksum(pseudo + _UDP_HEADER.pack(src_port, dst_port, udp_len, 0) + payload)
+    udp_sum = inet_checksum(pseudo + _UDP_HEADER.pack(src_port, dst_port, udp_len, 0) + payload)
     udp = _UDP_HEADER.pack(src_port, dst_port, udp_len, udp_sum or 0xFFFF)
     ip_fields = (0x45, 0, 20 + udp_len, 0, 0, 64, socket.IPPROTO_UDP)
-    ip_sum = _checksum(_IP_HEADER.pack(*ip_fields, 0, src, dst))
+    ip_sum = inet_checksum(_IP_HEADER.pack(*ip_fields, 0, src, dst))
     ip = _IP_HEADER.pack(*ip_fields, ip_sum, src, dst)
     eth = _ETH_HEADER.pack(mac_to_bytes(dst_mac), mac_to_bytes(src_mac), ETH_P_IP)
     return eth + ip + udp + payload

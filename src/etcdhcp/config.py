@@ -313,23 +313,17 @@ FLAGS: tuple[Flag, ...] = (
         "etcd",
     ),
     # accepted so unit files written for the original (a glog program) keep working
-    Flag(
-        "logtostderr",
-        "false",
-        "BOOL",
-        "accepted for compatibility with the original (a glog program); etcdhcp "
-        "always logs to stderr",
-        "compat",
-        switch=True,
-    ),
-    Flag(
-        "alsologtostderr",
-        "false",
-        "BOOL",
-        "accepted for compatibility with the original (a glog program); etcdhcp "
-        "always logs to stderr",
-        "compat",
-        switch=True,
+    *(
+        Flag(
+            name,
+            "false",
+            "BOOL",
+            "accepted for compatibility with the original (a glog program); etcdhcp "
+            "always logs to stderr",
+            "compat",
+            switch=True,
+        )
+        for name in ("logtostderr", "alsologtostderr")
     ),
 )
 

@@ -150,12 +150,15 @@ def write_hosts(
     must_exist: bool | None,
     deletes: Sequence[HostKey] = (),
     dry_run: bool = False,
+    view: ScopeSet | None = None,
 ) -> tuple[HostPlan, list[str]]:
-    """Check entries (and deletions) against the scopes and etcd, then write them.
+    """Check entries (and deletions) against the scopes (`view`, by default those in
+    etcd) and etcd, then write them.
 
     `must_exist`: True for `set`, False for `add`, None for `import` (either). Returns
     the plan and the notes (allowed, but worth telling: one line each)."""
-    view = api.scope_assembly(store).scopes
+    if view is None:
+        view = api.scope_assembly(store).scopes
     checked = check(read.entries, view, api.served_subnets(store), globalconfig.of(view).defs)
     refusals = [*read.refusals, *checked.refusals]
     hosts = host_store(store)
@@ -312,18 +315,29 @@ def cmd_host_import(store: LeaseStore, args: argparse.Namespace) -> int:
     return _report(args, "would write" if args.dry_run else "imported", plan, notes)
 
 
-def cmd_host_export(store: LeaseStore, args: argparse.Namespace) -> int:
+def stored_hosts(store: LeaseStore, scope: int | None = None) -> list[Host]:
+    """Every stored host (of `scope`), parsed; HostCommandError when one does not parse
+    (an export would lose it)."""
     records, view = _stored(store)
     defs = globalconfig.of(view).defs
     hosts, left_out = [], []
     for record in records:
-        if args.scope is not None and record.scope != str(args.scope):
+        if scope is not None and record.scope != str(scope):
             continue
         host, problem = _parsed(record, defs)
         if host is None:
             left_out.append(problem)
         else:
             hosts.append(host)
+    if left_out:
+        raise HostCommandError(
+            f"{len(left_out)} records do not parse, nothing exported: {left_out[0]} (host list)"
+        )
+    return hosts
+
+
+def cmd_host_export(store: LeaseStore, args: argparse.Namespace) -> int:
+    hosts = stored_hosts(store, args.scope)
     if args.format == "csv":
         try:
             sys.stdout.write(to_csv(hosts))
@@ -331,10 +345,6 @@ def cmd_host_export(store: LeaseStore, args: argparse.Namespace) -> int:
             raise HostCommandError(str(exc)) from None
     else:
         print(json.dumps(to_json(hosts), indent=2))
-    if left_out:
-        raise HostCommandError(
-            f"{len(left_out)} records left out, they do not parse: {left_out[0]} (host list)"
-        )
     return 0
 
 

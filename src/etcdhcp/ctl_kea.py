@@ -9,13 +9,15 @@ its own, as `scope import` writes them. Nothing in the file is dropped without a
   keeps its leases, how it takes commands, its threads and queue); every etcdhcp server
   has a flag of its own for that job, which the line names. They are `ignored` and
   never stop an import: the shared configuration in etcd has no place for them.
-- every other key etcdhcp does not take (hooks, DDNS, host reservations, ...) is listed
-  by its JSON path, one line each, and nothing is written unless `--skip-unsupported`
-  leaves them out.
+- every other key etcdhcp does not take (hooks, DDNS, ...) is listed by its JSON path,
+  one line each, and nothing is written unless `--skip-unsupported` leaves them out.
 
-Everything is checked together (globalconfig.check_change) before anything is written,
-through ctl_scopes' guarded, batched writes. `export-kea` writes the stored documents back
-in Kea's shape, so importing what it wrote changes nothing.
+`reservations` (global, and each subnet's) become host records, as `etcdhcpctl host
+import` writes them. Everything is checked together (globalconfig.check_change, and
+the hosts against the imported scopes) before anything is written, the documents
+through ctl_scopes' guarded, batched writes, then the hosts. `export-kea` writes the
+stored documents and hosts back in Kea's shape, so importing what it wrote changes
+nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from etcdhcp.clientclasses import CLASS_KEYS
+from etcdhcp.ctl_hosts import stored_hosts, write_hosts
 from etcdhcp.ctl_scopes import (
     ScopeCommandError,
     config_store,
@@ -40,10 +43,22 @@ from etcdhcp.ctl_scopes import (
     write_documents,
 )
 from etcdhcp.globalconfig import GLOBAL_DOC, GLOBAL_KEYS, assemble
+from etcdhcp.hostformats import Read, read_json, to_json
+from etcdhcp.hosts import HOST_KEYS, ID_TYPES, record_name
 from etcdhcp.optiondefs import OPTION_DATA_KEYS, OPTION_DEF_KEYS
 from etcdhcp.output import print_json
-from etcdhcp.scopes import NETWORK_DOC, NETWORK_KEYS, POOL_KEYS, SUBNET_DOC, SUBNET_KEYS
+from etcdhcp.scopes import (
+    NETWORK_DOC,
+    NETWORK_KEYS,
+    POOL_KEYS,
+    SUBNET_DOC,
+    SUBNET_KEYS,
+    Document,
+    ScopeSet,
+)
 from etcdhcp.store import LeaseStore
+
+HOSTS = "reservations"  # Kea's host reservations: host records here (hosts.py)
 
 # Kea's server-local Dhcp4 keys -> the etcdhcp flag (or mechanism) that does their job.
 SERVER_LOCAL = {
@@ -79,11 +94,15 @@ class _Level:
 
 
 _OPTIONS = {"option-data": _Level(OPTION_DATA_KEYS)}
-_SUBNET = _Level(SUBNET_KEYS, {**_OPTIONS, "pools": _Level(POOL_KEYS, _OPTIONS)})
+_HOSTS = {HOSTS: _Level(HOST_KEYS, _OPTIONS)}
+_SUBNET = _Level(
+    SUBNET_KEYS | {HOSTS}, {**_OPTIONS, **_HOSTS, "pools": _Level(POOL_KEYS, _OPTIONS)}
+)
 _DHCP4 = _Level(
-    GLOBAL_KEYS | {SUBNET_DOC, NETWORK_DOC},
+    GLOBAL_KEYS | {SUBNET_DOC, NETWORK_DOC, HOSTS},
     {
         **_OPTIONS,
+        **_HOSTS,
         "option-def": _Level(OPTION_DEF_KEYS),
         "client-classes": _Level(CLASS_KEYS, _OPTIONS),
         SUBNET_DOC: _SUBNET,
@@ -118,6 +137,7 @@ class KeaFile:
     documents: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
+    hosts: Read = field(default_factory=Read)
 
 
 def _list(dhcp4: Mapping[str, Any], key: str, prefix: str) -> list[Any]:
@@ -171,6 +191,9 @@ def read_kea(data: Any) -> KeaFile:
         {k: v for k, v in dhcp4.items() if k not in local}, _DHCP4, prefix, found.unsupported
     )
     found.notes += _number(dhcp4, prefix)
+    _drop_unidentified(dhcp4, prefix, found.unsupported)
+    found.hosts = read_json(dhcp4)
+    _drop_hosts(dhcp4)
     global_doc = {k: v for k, v in dhcp4.items() if k in GLOBAL_KEYS}
     if global_doc:
         found.documents[GLOBAL_DOC] = global_doc
@@ -180,10 +203,55 @@ def read_kea(data: Any) -> KeaFile:
     return found
 
 
-def _unsupported_line(verb: str, path: str) -> str:
-    hosts = path.rpartition(".")[2] == "reservations"
-    why = " (host reservations are not supported yet)" if hosts else ""
-    return f"{verb}: {path}{why}"
+def _add_hosts(dhcp4: dict[str, Any], hosts: list[Any]) -> None:
+    """Put the host records back where Kea keeps them: global `reservations`, and each
+    subnet's (a host of a scope not in etcd is exported in a subnet of its id alone)."""
+    found = to_json(hosts)
+    if found[HOSTS]:
+        dhcp4[HOSTS] = found[HOSTS]
+    subnets = {
+        s.get("id"): s
+        for _path, entries in _subnet_lists(dhcp4, "")
+        for s in entries
+        if isinstance(s, dict)
+    }
+    for entry in found.get(SUBNET_DOC, []):
+        subnet = subnets.get(entry["id"])
+        if subnet is None:
+            dhcp4.setdefault(SUBNET_DOC, []).append(entry)
+        else:
+            subnet[HOSTS] = entry[HOSTS]
+
+
+def _drop_unidentified(dhcp4: dict[str, Any], prefix: str, unsupported: list[str]) -> None:
+    """Leave out (in place) the reservations whose only identifier was an unsupported key
+    (duid, flex-id), already listed: nothing would say who the host is."""
+
+    def kept(hosts: Any, path: str) -> Any:
+        if not isinstance(hosts, list):
+            return hosts
+        lost = {p[len(path) :].partition("]")[0] for p in unsupported if p.startswith(f"{path}[")}
+        return [
+            h
+            for i, h in enumerate(hosts)
+            if not (isinstance(h, dict) and f"[{i}" in lost and not set(h) & set(ID_TYPES))
+        ]
+
+    if HOSTS in dhcp4:
+        dhcp4[HOSTS] = kept(dhcp4[HOSTS], f"{prefix}{HOSTS}")
+    for path, subnets in _subnet_lists(dhcp4, prefix):
+        for i, subnet in enumerate(subnets):
+            if isinstance(subnet, dict) and HOSTS in subnet:
+                subnet[HOSTS] = kept(subnet[HOSTS], f"{path}[{i}].{HOSTS}")
+
+
+def _drop_hosts(dhcp4: dict[str, Any]) -> None:
+    """Take the reservations out of the documents (in place): they are host records."""
+    dhcp4.pop(HOSTS, None)
+    for _path, subnets in _subnet_lists(dhcp4, ""):
+        for subnet in subnets:
+            if isinstance(subnet, dict):
+                subnet.pop(HOSTS, None)
 
 
 def _dhcp4(store: LeaseStore) -> dict[str, Any]:
@@ -214,6 +282,7 @@ def _dhcp4(store: LeaseStore) -> dict[str, Any]:
             lists[kind].append((order, value))
     for kind, entries in lists.items():
         dhcp4[kind] = [value for _order, value in sorted(entries, key=lambda e: e[0])]
+    _add_hosts(dhcp4, stored_hosts(store))
     for name, why in assemble(documents, None, {}).problems.items():
         print(f"note: {name} is refused by the servers, exported as stored: {why}", file=sys.stderr)
     return dhcp4
@@ -228,23 +297,40 @@ def cmd_import_kea(store: LeaseStore, args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     verb = "left out" if args.skip_unsupported else "unsupported"
     for path in kea.unsupported:
-        print(_unsupported_line(verb, path), file=sys.stderr)
+        print(f"{verb}: {path}", file=sys.stderr)
     if kea.unsupported and not args.skip_unsupported:
         keys = f"{len(kea.unsupported)} key{'s' if len(kea.unsupported) > 1 else ''}"
         raise ScopeCommandError(
             f"refused, nothing written: {keys} etcdhcp does not support, listed above "
             "(--skip-unsupported leaves them out)"
         )
-    if not kea.documents:
+    hosts = kea.hosts.entries or kea.hosts.refusals
+    if not kea.documents and not hosts:
         raise ScopeCommandError(
-            f"{args.file}: nothing to import (no global key, subnet4 or shared-networks entry)"
+            f"{args.file}: nothing to import (no global key, subnet4, shared-networks entry "
+            "or reservation)"
         )
+    _revision, stored = config_store(store).documents()
     deletes: list[str] = []
     if args.replace:
-        _revision, documents = config_store(store).documents()
-        deletes = [d.name for d in documents if d.name not in kea.documents]
+        deletes = [d.name for d in stored if d.name not in kea.documents]
+    if hosts:  # checked against the scopes as they will be, before anything is written
+        view = _imported_view(stored, kea.documents, deletes)
+        write_hosts(store, kea.hosts, must_exist=None, dry_run=True, view=view)
     names = write_documents(
         store, kea.documents, deletes, must_exist=None, dry_run=args.dry_run, skip_unchanged=True
+    )
+    host_plan, host_notes = (
+        write_hosts(store, kea.hosts, must_exist=None, dry_run=args.dry_run, view=view)
+        if hosts
+        else (None, [])
+    )
+    for note in host_notes:
+        print(f"note: {note}", file=sys.stderr)
+    host_names = (
+        []
+        if host_plan is None
+        else [record_name(*k) for batch in host_plan.batches for k in batch.hosts]
     )
     written = [n for n in names if n in kea.documents]
     removed = [n for n in names if n not in kea.documents]
@@ -252,7 +338,13 @@ def cmd_import_kea(store: LeaseStore, args: argparse.Namespace) -> int:
     if args.json:
         shown = {n: kea.documents[n] for n in written}
         print_json(
-            {"dry_run": args.dry_run, "written": shown, "removed": removed, "unchanged": unchanged}
+            {
+                "dry_run": args.dry_run,
+                "written": shown,
+                "removed": removed,
+                "unchanged": unchanged,
+                "hosts": host_names,
+            }
         )
         return 0
     if args.dry_run:
@@ -262,7 +354,20 @@ def cmd_import_kea(store: LeaseStore, args: argparse.Namespace) -> int:
             print(f"delete {name}")
     write, remove = ("would write", "would remove") if args.dry_run else ("wrote", "removed")
     print(f"{write} {len(written)}, {remove} {len(removed)}, {len(unchanged)} unchanged documents")
+    if hosts:
+        same = 0 if host_plan is None else len(host_plan.unchanged)
+        print(f"{write} {len(host_names)} hosts, {same} unchanged")
     return 0
+
+
+def _imported_view(
+    stored: list[Document], documents: Mapping[str, Any], deletes: list[str]
+) -> ScopeSet:
+    """The scopes as they will be once `documents` are written and `deletes` deleted."""
+    newest = max((d.revision for d in stored), default=0) + 1
+    kept = [d for d in stored if d.name not in documents and d.name not in deletes]
+    new = [Document(n, json.dumps(doc).encode(), newest) for n, doc in documents.items()]
+    return assemble([*kept, *new], None, {}).scopes
 
 
 def cmd_export_kea(store: LeaseStore, args: argparse.Namespace) -> int:

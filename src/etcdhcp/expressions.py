@@ -38,9 +38,9 @@ Where this differs from Kea, and why:
     vendor[E].exists.
 
 Built-in classes (`builtin_classes`): ALL and VENDOR_CLASS_<option 60> are computed
-here. KNOWN/UNKNOWN (need host reservations), BOOTP (the codec refuses requests
-without a message type), and the HA_, AFTER_ and EXTERNAL_ prefixes are not yet; the
-names still compile in member() since Kea defines them.
+here; KNOWN/UNKNOWN by clientclasses.py once the host lookup is done. BOOTP (the
+codec refuses requests without a message type), and the HA_, AFTER_ and EXTERNAL_
+prefixes are not; the names still compile in member() since Kea defines them.
 """
 
 from __future__ import annotations
@@ -826,12 +826,14 @@ def classify(
     tests: Iterable[tuple[str, Expression]],
     context: Context | None = None,
     string_options: Collection[int] = KEA_STRING_OPTIONS,
+    joined: Iterable[str] | None = None,
 ) -> list[str]:
-    """Kea's order: the built-in classes, then each (name, test) in turn that matches.
+    """Kea's order: the built-in classes (or the classes already `joined`), then each
+    (name, test) in turn that matches.
 
     A test sees the classes matched before it, so member() of an earlier class works.
     """
-    classes = builtin_classes(request)
+    classes = builtin_classes(request) if joined is None else list(joined)
     packet = _Packet(request, classes, context.iface if context else "", string_options)
     for name, test in tests:
         if test._match(packet):

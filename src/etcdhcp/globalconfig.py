@@ -2,9 +2,10 @@
 
 The document `global/dhcp4` holds what Kea writes at the top of its `Dhcp4` object
 and every scope shares: `option-def` (custom options, which scope documents may use),
-`option-data`, `client-classes`, the boot fields and the lifetimes and timers scopes
-inherit. `assemble` builds the served view from it and the scope documents; a change
-to it re-parses every scope (their options may use its definitions), and a version
+`option-data`, `client-classes`, the boot fields, the lifetimes and timers scopes
+inherit and the order hosts are looked up in (`host-reservation-identifiers`).
+`assemble` builds the served view from it and the scope documents; a change to it
+re-parses every scope (their options may use its definitions), and a version
 that does not validate keeps the previous one served, as for a scope.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 from etcdhcp import optiondefs, scopes
 from etcdhcp.clientclasses import Classes, parse_classes
+from etcdhcp.hosts import DEFAULT_IDENTIFIERS, parse_identifier_order
 from etcdhcp.scopes import (
     BOOT_KEYS,
     DEFAULTS,
@@ -37,6 +39,7 @@ GLOBAL_KEYS = frozenset(
         "option-data",
         "option-def",
         "client-classes",
+        "host-reservation-identifiers",
         *BOOT_KEYS,
         *LIFETIME_KEYS,
         *TIMER_KEYS,
@@ -56,6 +59,7 @@ class Globals:
     boot: Boot = field(default_factory=Boot)
     classes: Classes = field(default_factory=Classes)
     defaults: Defaults = DEFAULTS
+    identifiers: tuple[str, ...] = DEFAULT_IDENTIFIERS  # the order hosts are looked up in
     document: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -84,6 +88,10 @@ def parse_global(doc: Any, path: str = GLOBAL_DOC, base: Defaults = DEFAULTS) ->
         boot=scopes.parse_boot(doc, path),
         classes=parse_classes(doc.get("client-classes", []), f"{path}.client-classes", defs),
         defaults=defaults,
+        identifiers=parse_identifier_order(
+            doc.get("host-reservation-identifiers", list(DEFAULT_IDENTIFIERS)),
+            f"{path}.host-reservation-identifiers",
+        ),
         document=doc,
     )
 

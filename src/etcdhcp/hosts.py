@@ -248,10 +248,11 @@ def parse_record(
 
 def parse_identifier_order(value: Any, path: str) -> tuple[str, ...]:
     """Kea's `host-reservation-identifiers` (DHCPv4): which identifiers are looked up, in
-    order. `duid` is accepted (Kea's default lists it) and finds nothing here."""
+    order. `duid` (Kea's default lists it) and `flex-id` (Kea's flex_id hook library)
+    are accepted and find nothing here: no host record has such an identifier."""
     if not isinstance(value, list) or not value:
         raise ScopeError(path, "must be a non-empty list of identifier types")
-    known = (*ID_TYPES, "duid")
+    known = (*ID_TYPES, "duid", "flex-id")
     for i, name in enumerate(value):
         if name not in known:
             why = _REFUSED_IDENTIFIERS.get(name, f"is not one of {', '.join(known)}")
@@ -331,6 +332,9 @@ class HostIndex:
         return id_type in self._types
 
 
+EMPTY_INDEX = HostIndex()
+
+
 def request_identifier(request: Request, id_type: str) -> str | None:
     """The request's identifier of `id_type`, normalised as records are; None if absent."""
     if id_type == HW_ADDRESS:
@@ -347,11 +351,12 @@ def request_identifier(request: Request, id_type: str) -> str | None:
 def find(
     index: HostIndex,
     request: Request,
-    scope_id: int,
+    scope_ids: Sequence[int],
     identifier_order: Sequence[str] = DEFAULT_IDENTIFIERS,
 ) -> Host | None:
-    """The host of `request`: the scope's hosts first, then the global ones, each tried
-    with the identifier types in `identifier_order` (Kea's host-reservation-identifiers).
+    """The host of `request`: the hosts of `scope_ids` (the client's scope, then its
+    shared-network siblings) first, then the global ones, each tried with the identifier
+    types in `identifier_order` (Kea's host-reservation-identifiers).
 
     Kea looks in the subnet's reservations and then the global ones when both are
     enabled; etcdhcp always does both, in that order (docs/hosts.md).
@@ -363,7 +368,7 @@ def find(
         for id_type in identifier_order
         if index.uses(id_type) and (value := request_identifier(request, id_type)) is not None
     ]
-    for scope in (scope_id, GLOBAL) if scope_id != GLOBAL else (GLOBAL,):
+    for scope in (*(i for i in scope_ids if i != GLOBAL), GLOBAL):
         for id_type, value in wanted:
             host = index.lookup(scope, id_type, value)
             if host is not None:

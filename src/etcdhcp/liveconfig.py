@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from etcdhcp import metrics
-from etcdhcp.etcd import EtcdError
+from etcdhcp.follow import Follow
 from etcdhcp.globalconfig import GLOBAL_DOC, assemble
 from etcdhcp.scopes import DEFAULTS, Assembly, Defaults, Document, Scope, ScopeSet
 from etcdhcp.store import ConfigStore
@@ -57,9 +57,10 @@ class LiveScopes:
         self.problems: dict[str, str] = {}
         self._accepted: dict = {}
         self._listeners: list[Listener] = []
-        self._stopping = threading.Event()
-        self._cancel: Callable[[], None] | None = None
-        self._thread = threading.Thread(target=self._watch, name="scopes", daemon=True)
+        self._follow = Follow(
+            "scope documents", log, store.watch, lambda: self.revision, self._changed, self.load
+        )
+        self._thread = threading.Thread(target=self._follow.run, name="scopes", daemon=True)
 
     def __call__(self) -> ScopeSet:
         return self.current
@@ -100,36 +101,16 @@ class LiveScopes:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stopping.set()
-        if self._cancel is not None:
-            self._cancel()
+        self._follow.stop()
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def _watch(self) -> None:
-        backoff = 1.0
-        while not self._stopping.is_set():
-            try:
-                changes, self._cancel = self.store.watch(self.revision + 1)
-                for changed in changes:
-                    self.changed = max(self.changed, changed)  # a deletion has no document
-                    if changed <= self.revision:  # already read: one re-read covers a burst
-                        metrics.CONFIG_REVISION.set(self.changed)
-                        continue
-                    started = time.monotonic()
-                    self.load()
-                    log.debug("scope view rebuilt in %.3fs", time.monotonic() - started)
-                    backoff = 1.0
-            except EtcdError as exc:
-                if self._stopping.is_set():
-                    return
-                log.warning("watch on scope documents broke (%s); re-reading", exc)
-            except Exception:  # the view must keep following etcd whatever happens
-                log.exception("following scope documents failed")
-            if self._stopping.wait(backoff):
-                return
-            backoff = min(backoff * 2, 30.0)
-            try:
-                self.load()
-            except EtcdError as exc:
-                log.debug("re-reading scope documents failed: %s", exc)
+    def _changed(self, changed: int) -> None:
+        """A document changed at revision `changed`: read them all again, once per burst."""
+        self.changed = max(self.changed, changed)  # a deletion has no document
+        if changed <= self.revision:  # already read: one re-read covers a burst
+            metrics.CONFIG_REVISION.set(self.changed)
+            return
+        started = time.monotonic()
+        self.load()
+        log.debug("scope view rebuilt in %.3fs", time.monotonic() - started)

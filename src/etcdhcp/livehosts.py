@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from etcdhcp import globalconfig, metrics
-from etcdhcp.etcd import EtcdError
+from etcdhcp.follow import Follow
 from etcdhcp.hosts import Host, HostIndex, HostKey, parse_record, parse_scope_id, record_name
 from etcdhcp.optiondefs import OptionDefs
 from etcdhcp.scopes import STANDARD_DEFS, ScopeError, ScopeSet
@@ -73,10 +73,11 @@ class LiveHosts:
         self._option_defs: Any = None  # the global document's option-def the records used
         self._watched = 0  # the revision the watch goes on from
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._stopping = threading.Event()
-        self._cancel: Callable[[], None] | None = None
+        self._follow = Follow(
+            "host records", log, store.watch, lambda: self._watched, self._queued, self._reread
+        )
         self._threads = [
-            threading.Thread(target=self._watch, name="hosts-watch", daemon=True),
+            threading.Thread(target=self._follow.run, name="hosts-watch", daemon=True),
             threading.Thread(target=self._apply_queue, name="hosts", daemon=True),
         ]
 
@@ -108,9 +109,7 @@ class LiveHosts:
             thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stopping.set()
-        if self._cancel is not None:
-            self._cancel()
+        self._follow.stop()
         self._queue.put(_STOP)
         for thread in self._threads:
             if thread.is_alive():
@@ -124,33 +123,15 @@ class LiveHosts:
 
     # ---- the watch thread
 
-    def _watch(self) -> None:
-        backoff = 1.0
-        while not self._stopping.is_set():
-            try:
-                changes, self._cancel = self.store.watch(self._watched + 1)
-                if self._stopping.is_set():  # stop() ran before the watch existed
-                    self._cancel()
-                for record in changes:
-                    self._queue.put(record)
-                    self._watched = record.revision
-                    backoff = 1.0
-            except EtcdError as exc:
-                if self._stopping.is_set():
-                    return
-                log.warning("watch on host records broke (%s); re-reading", exc)
-            except Exception:  # the index must keep following etcd whatever happens
-                log.exception("following host records failed")
-            if self._stopping.wait(backoff):
-                return
-            backoff = min(backoff * 2, 30.0)
-            try:
-                revision, records = self.store.documents()
-            except EtcdError as exc:
-                log.debug("re-reading host records failed: %s", exc)
-                continue
-            self._queue.put(_Reload(revision, records))
-            self._watched = revision
+    def _queued(self, record: HostRecord) -> None:
+        self._queue.put(record)
+        self._watched = record.revision
+
+    def _reread(self) -> None:
+        """Everything read again (the watch broke), served as one version."""
+        revision, records = self.store.documents()
+        self._queue.put(_Reload(revision, records))
+        self._watched = revision
 
     # ---- the applying thread
 

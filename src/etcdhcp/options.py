@@ -6,10 +6,12 @@ kept here per scope as a dict; per packet only their order is worked out: 53 and
 its order (the subnet mask always before the router, RFC 2132 §3.3), then the
 options sent whether asked for or not, then the echoes of 61 (RFC 6842), 82
 (RFC 3046, unless empty) and 118 (RFC 3011: a client drops a reply without it), as Kea
-echoes them. Levels nest as in Kea: pool over scope over shared network over the
-client's classes (the first class that sets an option wins) over the global level.
-The option set of each (global level, classes, scope, pool) is merged once and
-cached. A UEFI HTTP boot client (option 60 `HTTPClient...`) gets `HTTPClient` back
+echoes them. Levels nest as in Kea: the client's host record over pool over scope over
+shared network over the client's classes (the first class that sets an option wins)
+over the global level. The option set of each (global level, classes, scope, pool,
+host options) is merged once and cached. A host's `hostname` goes out as Kea sends it:
+in option 81 (RFC 4702) to a client that sent one, else in option 12 to a client that
+sent or asked for one. A UEFI HTTP boot client (option 60 `HTTPClient...`) gets `HTTPClient` back
 in option 60, as the UEFI specification requires. The codec leaves out what does
 not fit the client's maximum size.
 """
@@ -24,6 +26,7 @@ from etcdhcp.clientclasses import ClientClass
 from etcdhcp.codec import (
     NAK,
     OPT_CLIENT_ID,
+    OPT_HOSTNAME,
     OPT_LEASE_TIME,
     OPT_MESSAGE,
     OPT_MESSAGE_TYPE,
@@ -39,11 +42,17 @@ from etcdhcp.codec import (
     u32_option,
 )
 from etcdhcp.globalconfig import EMPTY, Globals
+from etcdhcp.hosts import EMPTY_BOOT, EMPTY_OPTIONS, Host
 from etcdhcp.scopes import Boot, OptionData, Pool, Scope
 
 Options = tuple[tuple[int, bytes], ...]
 OPT_VENDOR_CLASS_IDENTIFIER = 60
 HTTP_CLIENT = b"HTTPClient"  # UEFI 2.5+ HTTP boot: the server answers with this in option 60
+OPT_CLIENT_FQDN = 81
+# RFC 4702 §2.1 flags: S (server updates A), O (server overrode S), E (canonical wire
+# format), N (no updates at all).
+FQDN_S, FQDN_O, FQDN_E, FQDN_N = 0x01, 0x02, 0x04, 0x08
+FQDN_RCODE = b"\xff\xff"  # RCODE1, RCODE2: 255 from a server (RFC 4702 §2.2)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -52,10 +61,11 @@ def configured(
     pool: Pool | None,
     globals_: Globals = EMPTY,
     classes: tuple[ClientClass, ...] = (),
+    host: OptionData = EMPTY_OPTIONS,
 ) -> tuple[dict[int, bytes], frozenset[int]]:
-    """What a client of `classes` in `scope` (and the pool of its address) may be sent,
-    encoded once: the options by code, most specific level winning, with the subnet
-    mask; and the codes sent even unasked."""
+    """What a client of `classes` in `scope` (and the pool of its address), with `host`
+    its host record's options, may be sent, encoded once: the options by code, most
+    specific level winning, with the subnet mask; and the codes sent even unasked."""
     levels = OptionData(((OPT_SUBNET_MASK, scope.subnet.netmask.packed),))
     levels = levels.under(globals_.options)
     for cls in reversed(classes):  # the first class's options go on top
@@ -63,6 +73,7 @@ def configured(
     levels = levels.under(OptionData(scope.options, scope.always_send))
     if pool is not None:
         levels = levels.under(OptionData(pool.options, pool.always_send))
+    levels = levels.under(host)
     unasked = optiondefs.BASIC_OPTIONS | {OPT_SUBNET_MASK} | levels.always
     return dict(levels.options), frozenset(unasked)
 
@@ -77,8 +88,10 @@ def assemble(
     nak_reason: str | None = None,
     globals_: Globals = EMPTY,
     classes: tuple[ClientClass, ...] = (),
+    host: Host | None = None,
 ) -> Options:
-    """The reply's options, in wire order; `classes` are the client's defined classes."""
+    """The reply's options, in wire order; `classes` are the client's defined classes,
+    `host` its host record."""
     head: list[tuple[int, bytes]] = [
         (OPT_MESSAGE_TYPE, bytes((message_type,))),
         (OPT_SERVER_ID, ip_option(server_ip)),
@@ -96,24 +109,55 @@ def assemble(
             (OPT_REBINDING_TIME, u32_option(t2)),
         ]
     pool = scope.pool_of(int(IPv4Address(yiaddr))) if yiaddr != ZERO_IP else None
-    available, unasked = configured(scope, pool, globals_, classes)
+    available, unasked = configured(
+        scope, pool, globals_, classes, EMPTY_OPTIONS if host is None else host.options
+    )
+    extra = {}
     if OPT_VENDOR_CLASS_IDENTIFIER not in available and req.options.get(
         OPT_VENDOR_CLASS_IDENTIFIER, b""
     ).startswith(HTTP_CLIENT):
-        available = {**available, OPT_VENDOR_CLASS_IDENTIFIER: HTTP_CLIENT}
-        unasked = unasked | {OPT_VENDOR_CLASS_IDENTIFIER}
+        extra[OPT_VENDOR_CLASS_IDENTIFIER] = HTTP_CLIENT
+    if host is not None and host.hostname:
+        extra.update(_host_name(req, host.hostname))
+    if extra:
+        available, unasked = {**available, **extra}, unasked | extra.keys()
     codes = optiondefs.order(req.param_request_list, available, unasked)
     return (*head, *((code, available[code]) for code in codes), *_echoes(req))
 
 
 @functools.lru_cache(maxsize=65536)
-def boot(scope: Scope, globals_: Globals = EMPTY, classes: tuple[ClientClass, ...] = ()) -> Boot:
-    """The boot fields (siaddr, sname, file): the first class that sets one wins over the
-    scope (and its shared network), which wins over the global level, as in Kea."""
+def boot(
+    scope: Scope,
+    globals_: Globals = EMPTY,
+    classes: tuple[ClientClass, ...] = (),
+    host: Boot = EMPTY_BOOT,
+) -> Boot:
+    """The boot fields (siaddr, sname, file): the host record's win over the first class
+    that sets one, which wins over the scope (and its shared network), which wins over
+    the global level, as in Kea."""
     fields = globals_.boot.under(scope.boot)
     for cls in reversed(classes):
         fields = fields.under(cls.boot)
-    return fields
+    return fields.under(host)
+
+
+def _host_name(req: Request, hostname: str) -> dict[int, bytes]:
+    """A host's name as Kea sends it, lower-cased: option 81 answers a client's 81 (N set:
+    this server updates no DNS; O set when the client asked the server to, RFC 4702
+    §3.2; E as the client's), else option 12 when the client sent or asked for one."""
+    name = hostname.lower()
+    fqdn = req.options.get(OPT_CLIENT_FQDN)
+    if fqdn:
+        flags = FQDN_N | (fqdn[0] & FQDN_E) | (FQDN_O if fqdn[0] & FQDN_S else 0)
+        if flags & FQDN_E:  # a name without the trailing dot is partial: no root label
+            wire = optiondefs.fqdn_wire(name)
+            wire = wire if name.endswith(".") else wire[:-1]
+        else:
+            wire = name.encode()
+        return {OPT_CLIENT_FQDN: bytes((flags,)) + FQDN_RCODE + wire}
+    if OPT_HOSTNAME in req.options or OPT_HOSTNAME in req.param_request_list:
+        return {OPT_HOSTNAME: name.encode()}
+    return {}
 
 
 def _echoes(req: Request) -> list[tuple[int, bytes]]:

@@ -1,9 +1,9 @@
-"""One frame's path, one way: decode, classify, choose the scope, decide, store, answer, send.
+"""One frame's path, one way: decode, classify, choose the scope, find the host, classify
+again, decide, store, answer, send.
 
-Each stage is a module of its own (codec, clientclasses, scopes, rfc2131, store,
-options); this
-one strings them together for one `Exchange` and counts its outcome once, at the
-end. A malformed frame or an etcd failure costs only that frame.
+Each stage is a module of its own (codec, clientclasses, scopes, hosts, rfc2131,
+store, options); this one strings them together for one `Exchange` and counts its
+outcome once, at the end. A malformed frame or an etcd failure costs only that frame.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from etcdhcp import codec, globalconfig, logs, metrics, options, rfc2131
+from etcdhcp import codec, globalconfig, hosts, logs, metrics, options, rfc2131
 from etcdhcp.etcd import EtcdError, EtcdUnavailable
+from etcdhcp.hosts import EMPTY_INDEX, Host, HostIndex
 from etcdhcp.rfc2131 import Conclusion, Intent
 from etcdhcp.scopes import Link, ScopeSet
 from etcdhcp.store import LeaseStore
@@ -40,6 +41,7 @@ class Exchange:
     request: codec.Request
     link: Link
     classes: tuple[str, ...] = ()  # every class the client belongs to, built-in ones too
+    host: Host | None = None  # the client's host record
     intent: Intent | None = None
     conclusion: Conclusion | None = None
     outcome: tuple[str, str] = ("ignored", "unknown")  # ("sent", type) / ("ignored", why) ...
@@ -48,9 +50,15 @@ class Exchange:
 class Pipeline:
     """Answers frames from every served interface with the current scopes and the store."""
 
-    def __init__(self, store: LeaseStore, scopes: Callable[[], ScopeSet]) -> None:
+    def __init__(
+        self,
+        store: LeaseStore,
+        scopes: Callable[[], ScopeSet],
+        host_index: Callable[[], HostIndex] = lambda: EMPTY_INDEX,
+    ) -> None:
         self.store = store
         self.scopes = scopes
+        self.host_index = host_index
 
     def handle(self, frame: bytes, link: Link, port: Port) -> None:
         started = time.monotonic()
@@ -88,12 +96,21 @@ class Pipeline:
         req, link = exchange.request, exchange.link
         scopes = self.scopes()
         level = globalconfig.of(scopes)
-        exchange.classes = level.classes.classify(req)
-        scope = scopes.select(req, link, exchange.classes)
-        exchange.intent = intent = rfc2131.decide(
-            req, scope, scopes, link.server_ip, exchange.classes
+        first = level.classes.classify(req)
+        scope = scopes.select(req, link, first)
+        index = self.host_index()
+        host = None
+        if scope is not None and len(index):
+            family = [s.id for s in scopes.family(scope, first)]
+            host = hosts.find(index, req, family, level.identifiers)
+        exchange.host = host
+        exchange.classes = level.classes.with_host(
+            req, first, () if host is None else host.classes, host is not None
         )
-        done = self._carry_out(intent, req, link)
+        exchange.intent = intent = rfc2131.decide(
+            req, scope, scopes, link.server_ip, exchange.classes, host, index
+        )
+        done = self._carry_out(intent, exchange)
         exchange.conclusion = conclusion = rfc2131.conclude(intent, done)
         _log(exchange, done)
         if conclusion.message_type is None:
@@ -107,7 +124,11 @@ class Pipeline:
             return None
         nak = conclusion.message_type == codec.NAK
         defined = level.classes.of(exchange.classes)
-        boot = None if nak else options.boot(conclusion.scope, level, defined)
+        boot = None
+        if not nak:
+            assert conclusion.scope is not None
+            host_boot = hosts.EMPTY_BOOT if host is None else host.boot
+            boot = options.boot(conclusion.scope, level, defined, host_boot)
         return codec.Reply(
             conclusion.message_type,
             req,
@@ -124,17 +145,24 @@ class Pipeline:
                 conclusion.nak_reason,
                 level,
                 defined,
+                host,
             ),
             siaddr=boot.next_server if boot else None,
             sname=boot.server_hostname if boot else b"",
             file=boot.boot_file_name if boot else b"",
         )
 
-    def _carry_out(self, intent: Intent, req: codec.Request, link: Link) -> object:
+    def _carry_out(self, intent: Intent, exchange: Exchange) -> object:
         """The store's part: one transaction for the intent (none for the pure ones)."""
-        store = self.store
+        store, req, host = self.store, exchange.request, exchange.host
         if isinstance(intent, rfc2131.Offer):
-            return store.offer(req.mac, intent.requested, family=intent.family)
+            reserved = intent.reserved
+            return store.offer(
+                req.mac,
+                intent.requested,
+                family=intent.family,
+                reserved=None if reserved is None else (reserved.ip, reserved.holder),
+            )
         if isinstance(intent, rfc2131.Commit):
             client_id = req.client_id.hex() if req.client_id else None
             return store.commit(
@@ -142,9 +170,11 @@ class Pipeline:
                 intent.ip,
                 lease_time=intent.lease_time,
                 allow_free=intent.allow_free,
-                hostname=req.hostname,
+                hostname=host.hostname.lower() if host and host.hostname else req.hostname,
                 client_id=client_id,
-                server=link.server_ip,
+                server=exchange.link.server_ip,
+                holder=intent.holder,
+                host=None if host is None else host.name,
             )
         if isinstance(intent, rfc2131.Withdraw):
             return store.withdraw_offer(req.mac, keep=intent.keep)

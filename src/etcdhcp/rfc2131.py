@@ -28,6 +28,7 @@ from etcdhcp.codec import (
     Reply,
     Request,
 )
+from etcdhcp.hosts import EMPTY_INDEX, Host, HostIndex, request_identifier
 from etcdhcp.scopes import Scope, ScopeSet
 
 LIMITED_BROADCAST = "255.255.255.255"
@@ -37,11 +38,22 @@ LIMITED_BROADCAST = "255.255.255.255"
 
 
 @dataclass(frozen=True)
+class Reserved:
+    """The client's host has address `ip` on its link, reserved for `holder` (the value of
+    the address's reservation key: the MAC, or `<id-type>=<identifier>`)."""
+
+    ip: str
+    holder: str
+
+
+@dataclass(frozen=True)
 class Offer:
-    """DISCOVER: hold an address of `family` (the scope, then its shared-network siblings)."""
+    """DISCOVER: hold an address of `family` (the scope, then its shared-network siblings),
+    or the client's `reserved` one."""
 
     family: tuple[Scope, ...]
     requested: str | None
+    reserved: Reserved | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,7 @@ class Commit:
     lease_time: int
     allow_free: bool
     silent_if_unknown: bool = False
+    holder: str | None = None  # the reservation `ip` is taken under (None: the MAC's, if any)
 
 
 @dataclass(frozen=True)
@@ -118,9 +131,13 @@ def decide(
     scopes: ScopeSet,
     server_ip: str,
     classes: Collection[str] = (),
+    host: Host | None = None,
+    hosts: HostIndex = EMPTY_INDEX,
 ) -> Intent:
     """What the store must do for `req`, whose link is `scope`'s, for a client of
-    `classes` (pure: pools limited to other classes are not offered or leased).
+    `classes` whose host record is `host` (pure: pools limited to other classes are not
+    offered or leased; an address reserved for a host goes to that host only, and a
+    client with a reserved address on its link gets that one).
 
     Without a scope only what names an address is acted on: a RELEASE or DECLINE (the
     store checks the client holds it), and a renewal sent to us, which is NAKed so the
@@ -133,13 +150,14 @@ def decide(
         if kind == REQUEST and request_state(req) == "renewing" and not req.relayed:
             return Nak(f"address {req.ciaddr} is not on a network this server serves")
         return Drop("no_scope")
+    reserved = _reserved(host, scope, scopes, classes)
     if kind == DISCOVER:
         requested = req.requested_ip
         if requested and scopes.owner(requested, scope, classes) is None:
             requested = None  # an address of another link: offer one of this link
-        return Offer(scopes.family(scope, classes), requested)
+        return Offer(scopes.family(scope, classes), requested, reserved)
     if kind == REQUEST:
-        return _request(req, scope, scopes, server_ip, classes)
+        return _request(req, _Client(scope, scopes, classes, reserved, hosts), server_ip)
     if kind in (RELEASE, DECLINE):
         return _release_or_decline(req, server_ip)
     if kind == INFORM:
@@ -147,6 +165,26 @@ def decide(
             return Ignore("inform_without_ciaddr")
         return Inform(scope)
     return Ignore("invalid_request")  # pragma: no cover - the codec admits only the above
+
+
+def _reserved(
+    host: Host | None, scope: Scope, scopes: ScopeSet, classes: Collection[str]
+) -> Reserved | None:
+    """The host's address when it is on the client's link (a global host's may not be)."""
+    if host is None or host.ip is None or scopes.owner(host.ip, scope, classes) is None:
+        return None
+    return Reserved(host.ip, host.holder)
+
+
+@dataclass(frozen=True)
+class _Client:
+    """What a REQUEST is judged against: the client's link, classes and reservation."""
+
+    scope: Scope
+    scopes: ScopeSet
+    classes: Collection[str]
+    reserved: Reserved | None
+    hosts: HostIndex
 
 
 def _release_or_decline(req: Request, server_ip: str) -> Intent:
@@ -157,40 +195,39 @@ def _release_or_decline(req: Request, server_ip: str) -> Intent:
     return Decline(req.requested_ip)
 
 
-def _request(
-    req: Request, scope: Scope, scopes: ScopeSet, server_ip: str, classes: Collection[str]
-) -> Intent:
+def _request(req: Request, client: _Client, server_ip: str) -> Intent:
     state = request_state(req)
     if state == "selecting":
         if req.server_id != server_ip:
             return Withdraw(req.requested_ip)
         if not req.requested_ip:
             return Ignore("no_requested_address")
-        return _commit(req, req.requested_ip, scope, scopes, classes, allow_free=True, silent=False)
+        return _commit(req, req.requested_ip, client, allow_free=True, silent=False)
     if state == "init-reboot":
         assert req.requested_ip is not None
-        return _commit(req, req.requested_ip, scope, scopes, classes, allow_free=False, silent=True)
+        return _commit(req, req.requested_ip, client, allow_free=False, silent=True)
     if state in ("renewing", "rebinding"):
-        return _commit(req, req.ciaddr, scope, scopes, classes, allow_free=True, silent=False)
+        return _commit(req, req.ciaddr, client, allow_free=True, silent=False)
     return Ignore("invalid_request")
 
 
-def _commit(
-    req: Request,
-    ip: str,
-    scope: Scope,
-    scopes: ScopeSet,
-    classes: Collection[str],
-    *,
-    allow_free: bool,
-    silent: bool,
-) -> Intent:
-    owner = scopes.owner(ip, scope, classes)
+def _commit(req: Request, ip: str, client: _Client, *, allow_free: bool, silent: bool) -> Intent:
+    owner = client.scopes.owner(ip, client.scope, client.classes)
     if owner is None:
         return Nak(f"address {ip} is not on this network")
-    if not owner.in_pools(_ip(ip)) and scopes.pool_scope(ip) is not None:
-        return Nak(f"address {ip} is in a pool for other client classes")
-    return Commit(ip, owner, owner.lease_time(req.requested_lease_time), allow_free, silent)
+    reserved = client.reserved
+    if reserved is not None and ip != reserved.ip:
+        # Kea's rule: the client comes back with a DISCOVER and gets its own address.
+        return Nak(f"address {ip} is not the one reserved for this client ({reserved.ip})")
+    if reserved is None:
+        other = client.hosts.by_ip(ip)
+        if other is not None and request_identifier(req, other.id_type) != other.identifier:
+            return Nak(f"address {ip} is reserved for another client ({other.name})")
+        if not owner.in_pools(_ip(ip)) and client.scopes.pool_scope(ip) is not None:
+            return Nak(f"address {ip} is in a pool for other client classes")
+    lease_time = owner.lease_time(req.requested_lease_time)
+    holder = reserved.holder if reserved is not None else None
+    return Commit(ip, owner, lease_time, allow_free, silent, holder)
 
 
 # ---- conclusions: the reply, from the intent and what the store did ------------------------

@@ -267,7 +267,13 @@ STANDARD_DEFS = optiondefs.OptionDefs()
 def parse_option_data(
     value: Any, path: str, defs: optiondefs.OptionDefs = STANDARD_DEFS
 ) -> OptionData:
-    """A Kea `option-data` list, encoded with `defs` (ScopeError naming the entry)."""
+    """A Kea `option-data` list, encoded with `defs` (ScopeError naming the entry).
+
+    Only `dhcp4`-space entries are options of a reply. An entry of another space (a
+    sub-option space that 43 or a custom option encapsulates, `vendor-<n>` for 125) is
+    checked here but only feeds the option encapsulating it, as in Kea: its code means
+    something else at the top level (vlanid 2 is not time-offset), and its always-send
+    is the encapsulating option's business."""
     if not isinstance(value, list):
         raise ScopeError(path, "must be a list of options")
     encoded, always = [], set()
@@ -277,6 +283,8 @@ def parse_option_data(
             code, data = optiondefs.encode(entry, defs, value)
         except optiondefs.OptionError as exc:
             raise ScopeError(f"{path}[{i}]", str(exc)) from None
+        if entry.get("space", optiondefs.DHCP4) != optiondefs.DHCP4:
+            continue
         encoded.append((code, data))
         if entry.get("always-send") is True:
             always.add(code)
@@ -556,14 +564,15 @@ class ScopeSet:
         self._by_length = sorted(
             ((0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF, table) for n, table in by_length.items()
         )[::-1]
-        self._by_relay: dict[int, Scope] = {}
-        self._by_interface: dict[str, Scope] = {}
+        # relay address / interface name -> every scope it names, in id order (Kea's).
+        self._by_relay: dict[int, list[Scope]] = {}
+        self._by_interface: dict[str, list[Scope]] = {}
         families: dict[str, list[Scope]] = {}
         for scope in self.scopes:
             for relay in scope.relay_addresses:
-                self._by_relay.setdefault(_ip_int(relay), scope)
+                self._by_relay.setdefault(_ip_int(relay), []).append(scope)
             if scope.interface:
-                self._by_interface.setdefault(scope.interface, scope)
+                self._by_interface.setdefault(scope.interface, []).append(scope)
             if scope.shared_network:
                 families.setdefault(scope.shared_network, []).append(scope)
         self._families = {name: tuple(members) for name, members in families.items()}
@@ -607,32 +616,44 @@ class ScopeSet:
         return tuple(s.for_classes(classes) for s in (scope, *others))
 
     def select(self, request: Request, link: Link, classes: Collection[str] = ()) -> Scope | None:
-        """The scope of the link the client is on that admits a client of `classes`: the
-        link's own, else the first of its shared network that does (Kea's rule)."""
-        scope = self._link_scope(request, link)
-        if scope is None or scope.admits(classes):
-            return scope
-        if scope.shared_network is None:
-            return None
-        return next((s for s in self._families[scope.shared_network] if s.admits(classes)), None)
+        """The scope of the link the client is on that admits a client of `classes`.
 
-    def _link_scope(self, request: Request, link: Link) -> Scope | None:
-        """RFC 2131 §4.3.1, RFC 3527, RFC 3011: the scope of the link the client is on."""
+        Kea 2.2's CfgSubnets4::selectSubnet: every scope naming the giaddr as a relay
+        address (or the arrival interface) is a candidate, the first admitting the
+        client wins; a scope found by an address it contains (giaddr, option 118 or
+        82.5, ciaddr, the interface's address) is the only candidate, so a client it
+        does not admit is dropped even when a shared-network sibling would admit it
+        (the allocation, not the selection, then moves on to siblings: `family`)."""
+        return next((s for s in self._candidates(request, link) if s.admits(classes)), None)
+
+    def _candidates(self, request: Request, link: Link) -> Iterator[Scope]:
+        """RFC 2131 §4.3.1, RFC 3527, RFC 3011: the scopes of the link the client is on,
+        in the order Kea tries them."""
         if request.relayed:
             selector = request.link_selection or request.subnet_selection
             if selector is not None:
-                return self.containing(_ip_int(selector))
-            giaddr = _ip_int(request.giaddr)
-            return self._by_relay.get(giaddr) or self.containing(giaddr)
+                yield from self._holding(selector)
+                return
+            yield from self._by_relay.get(_ip_int(request.giaddr), ())
+            yield from self._holding(request.giaddr)
+            return
         if request.subnet_selection is not None:
-            return self.containing(_ip_int(request.subnet_selection))
+            yield from self._holding(request.subnet_selection)
+            return
         if request.ciaddr != ZERO_IP:
             # A client with an address talks to us directly, relayed or not when it got
             # it (RFC 2131 §4.3.2 RENEWING): its address says where it is.
             own = self.containing(_ip_int(request.ciaddr))
             if own is not None:
-                return own
-        return self._by_interface.get(link.name) or self.containing(_ip_int(link.server_ip))
+                yield own
+                return
+        yield from self._by_interface.get(link.name, ())
+        yield from self._holding(link.server_ip)
+
+    def _holding(self, ip: str) -> Iterator[Scope]:
+        scope = self.containing(_ip_int(ip))
+        if scope is not None:
+            yield scope
 
     def owner(self, ip: str, selected: Scope, classes: Collection[str] = ()) -> Scope | None:
         """The scope of `selected`'s link (itself or a shared-network sibling admitting

@@ -1,5 +1,5 @@
-"""One serving unit: an etcd client, the live scopes, the lease store, the pipeline and
-one transport per served interface.
+"""One serving unit: an etcd client, the live scopes and host records, the lease store,
+the pipeline and one transport per served interface.
 
 The main process builds one; with --dhcp.processes N, each of the N-1 extra serving
 processes (processes.py) builds its own, each transport joined to the main one's fanout
@@ -15,9 +15,10 @@ import threading
 from etcdhcp.config import Config, ServedInterface, discover_etcd, etcd_credentials
 from etcdhcp.etcd import Etcd, EtcdAccessDenied, EtcdError
 from etcdhcp.liveconfig import LiveScopes
+from etcdhcp.livehosts import LiveHosts
 from etcdhcp.pipeline import Pipeline
 from etcdhcp.scopes import Defaults, Link
-from etcdhcp.store import ConfigStore, LeaseStore
+from etcdhcp.store import ConfigStore, HostStore, LeaseStore
 from etcdhcp.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Serving:
         self.etcd: Etcd | None = None
         self.store: LeaseStore | None = None
         self.scopes: LiveScopes | None = None
+        self.hosts: LiveHosts | None = None
         self.transports: list[Transport] = []  # one per interface, once all are bound
 
     def connect(self, endpoints: list[str]) -> LeaseStore:
@@ -60,7 +62,13 @@ class Serving:
             reports=self.main,
         )
         self.scopes.load()
+        self.hosts = LiveHosts(
+            HostStore(self.etcd, cfg.etcd_prefix), self.scopes, reports=self.main
+        )
+        self.hosts.load()
+        self.scopes.listen(self.hosts.scopes_changed)
         self.scopes.start()
+        self.hosts.start()
         self.store = LeaseStore(
             self.etcd,
             prefix=cfg.etcd_prefix,
@@ -112,8 +120,8 @@ class Serving:
         group of the first interface, the i-th joining `fanout + i` (a fanout group
         spans one interface)."""
         assert self.store is not None, "connect() first"
-        assert self.scopes is not None
-        pipeline = Pipeline(self.store, self.scopes)
+        assert self.scopes is not None and self.hosts is not None
+        pipeline = Pipeline(self.store, self.scopes, self.hosts)
         transports: list[Transport] = []
         try:
             for index, served in enumerate(self.config.interfaces):
@@ -167,6 +175,8 @@ class Serving:
 
     def close(self) -> None:
         """Close the etcd connection (after everything that uses the store has stopped)."""
+        if self.hosts:
+            self.hosts.stop()
         if self.scopes:
             self.scopes.stop()
         if self.etcd:

@@ -125,6 +125,7 @@ class Lease(_JsonRecord):
     server: str | None = None
     hostname: str | None = None
     client_id: str | None = None
+    host: str | None = None  # the host record the client was served by (hosts.record_name)
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,18 @@ class ServerInfo(_JsonRecord):
     hostname: str | None = None
     pid: int | None = None
     subnet: str | None = None
+
+
+@dataclass(frozen=True)
+class _LeaseNotes:
+    """What a commit records besides the address: who the client says it is, the server,
+    and the host record (and its reservation holder) it was served by."""
+
+    hostname: str | None
+    client_id: str | None
+    server: str | None
+    holder: str | None
+    host: str | None
 
 
 @dataclass(frozen=True)
@@ -292,7 +305,12 @@ class LeaseStore:
     # ---- DISCOVER
 
     def offer(
-        self, mac: str, requested: str | None = None, *, family: Sequence[Scope] | None = None
+        self,
+        mac: str,
+        requested: str | None = None,
+        *,
+        family: Sequence[Scope] | None = None,
+        reserved: tuple[str, str] | None = None,
     ) -> str | None:
         """The address to offer `mac` on a link, held for it under an offer key; None if
         every pool of the link is empty.
@@ -303,9 +321,31 @@ class LeaseStore:
         address if free, any free address of the family's pools. A lease or offer the
         client holds on another link is given up first: the client moved. Without a
         family (tools, tests), every served scope is one.
+
+        `reserved` (address, holder): the client's host has that address on this link;
+        it is offered (and nothing else) unless another client holds it.
         """
+        if reserved is not None:
+            return self._offer_reserved(mac, *reserved)
         chosen = tuple(self.scopes().scopes if family is None else family)
         return self._with_live_leases(self._offer, mac, chosen, requested)
+
+    def _offer_reserved(self, mac: str, ip: str, holder: str) -> str | None:
+        """A host's address: a lease or offer the client holds on another address is
+        given up first (it moves to its own, as a Kea client does at its next DISCOVER)."""
+        held = self.etcd.choose(
+            [
+                Branch([present(self._nic(mac))], [get(self._nic(mac))]),
+                Branch([present(self._offer_nic(mac))], [get(self._offer_nic(mac))]),
+            ]
+        )
+        if held.index is not None:
+            old = first_value(held.responses[0]).decode()
+            if old != ip:
+                lease = held.index == 0
+                if self.release(mac, old) if lease else self.withdraw_offer(mac, None):
+                    log.info("%s moves from %s to its reserved address %s", mac, old, ip)
+        return self._reserved_if_available(mac, ip, holder)
 
     def _offer(self, mac: str, family: tuple[Scope, ...], requested: str | None) -> str | None:
         known = [  # in the order of _KNOWN
@@ -367,22 +407,22 @@ class LeaseStore:
         log.info("%s moved off %s (%s): offering an address of its new link", mac, ip, known)
         return self._offer(mac, family, None)
 
-    def _reserved_if_available(self, mac: str, ip: str) -> str | None:
-        """`mac`'s reserved address unless a quarantine or another client holds it.
+    def _reserved_if_available(self, mac: str, ip: str, holder: str | None = None) -> str | None:
+        """`mac`'s reserved address (reserved for `holder`, by default the MAC) unless a
+        quarantine or another client holds it.
 
         A reserved client gets its own address or nothing: an address from the pool
         would hide the conflict from the operator who reserved it.
         """
-        usable = self.etcd.txn(
+        reserved = value_is(self._reserved(ip), holder or mac)
+        vacant = [absent(self._offered(ip)), absent(self._declined(ip))]
+        usable = self.etcd.choose(
             [
-                value_is(self._reserved(ip), mac),
-                absent(self._leased(ip)),
-                absent(self._offered(ip)),
-                absent(self._declined(ip)),
-            ],
-            [],
+                Branch([reserved, value_is(self._leased(ip), mac)], []),
+                Branch([reserved, absent(self._leased(ip)), *vacant], []),
+            ]
         )
-        if usable.succeeded:
+        if usable.index is not None:
             return ip
         log.warning("reserved address %s of %s is quarantined or held by another client", ip, mac)
         return None
@@ -463,8 +503,12 @@ class LeaseStore:
         hostname: str | None = None,
         client_id: str | None = None,
         server: str | None = None,
+        holder: str | None = None,
+        host: str | None = None,
     ) -> Commit:
-        """Lease `ip` to `mac`: renew its lease, take its offer, or (if allowed) a free address.
+        """Lease `ip` to `mac`: renew its lease, take its offer, its reserved address (for
+        `holder`, the MAC by default; `host` names the host record), or (if allowed) a
+        free address.
 
         One transaction and one consensus write; the etcd lease is shared with other
         leases ending in the same time bucket, so a renewal grants no new etcd lease.
@@ -478,7 +522,12 @@ class LeaseStore:
                 raise ValueError(f"{ip} is in no served scope: give the lease time")
             lease_time = scope.valid_lifetime
         return self._with_live_leases(
-            self._commit, mac, ip, lease_time, allow_free, hostname, client_id, server
+            self._commit,
+            mac,
+            ip,
+            lease_time,
+            allow_free,
+            _LeaseNotes(hostname, client_id, server, holder, host),
         )
 
     def _with_live_leases(self, fn: Callable[..., T], *args: Any) -> T:
@@ -507,9 +556,7 @@ class LeaseStore:
         ip: str,
         lease_time: int,
         allow_free: bool,
-        hostname: str | None,
-        client_id: str | None,
-        server: str | None,
+        notes: _LeaseNotes,
     ) -> Commit:
         now = self._clock()
         lease = Lease(
@@ -517,10 +564,12 @@ class LeaseStore:
             mac=mac,
             expires=now + lease_time,
             granted=now,
-            server=server or self.server_id,
-            hostname=hostname,
-            client_id=client_id,
+            server=notes.server or self.server_id,
+            hostname=notes.hostname,
+            client_id=notes.client_id,
+            host=notes.host,
         )
+        holder = notes.holder or mac
         etcd_lease = self._etcd_lease(lease_time)
         write = [
             put(self._leased(ip), mac, etcd_lease),
@@ -532,8 +581,8 @@ class LeaseStore:
             Branch([value_is(self._leased(ip), mac), value_is(self._nic(mac), ip)], write),
             Branch(
                 [
-                    value_is(self._reserved(ip), mac),
-                    value_is(self._reservation(mac), ip),
+                    value_is(self._reserved(ip), holder),
+                    *([value_is(self._reservation(mac), ip)] if holder == mac else []),
                     absent(self._leased(ip)),
                     absent(self._nic(mac)),
                     absent(self._offered(ip)),
@@ -565,14 +614,16 @@ class LeaseStore:
             renewed = choice.index == 0
             metrics.labelled(metrics.LEASES, "renewed" if renewed else "granted").inc()
             return Commit(lease, renewed=renewed)
-        holder, mac_ip, offered_to, reserved_for, reservation = (
+        leased_to, mac_ip, offered_to, reserved_for, reservation = (
             first_value(r) for r in choice.responses
         )
-        if any(v and v.decode() != mac for v in (holder, offered_to, reserved_for)):
+        if any(v and v.decode() != mac for v in (leased_to, offered_to)) or (
+            reserved_for and reserved_for.decode() != holder
+        ):
             return Commit(None, refusal="taken")
         if any(v and v.decode() != ip for v in (mac_ip, reservation)):
             return Commit(None, refusal="other_address")
-        if holder or mac_ip:
+        if leased_to or mac_ip:
             return Commit(None, refusal="taken")  # half a pair: not safe to extend
         return Commit(None, refusal="no_record")
 
@@ -1190,6 +1241,10 @@ def _reservation_problems(snap: Snapshot) -> list[tuple[Problem, Branch | None]]
     found: list[tuple[Problem, Branch | None]] = []
     for ip in sorted(snap.reserved, key=address_order):
         mac, holder = snap.reserved[ip], snap.leased.get(ip)
+        if "=" in mac:
+            # A client-id or circuit-id host's address: no by-MAC half, and its lessee's
+            # MAC says nothing about it (servers NAK another client at its renewal).
+            continue
         if holder is not None and holder != mac:
             detail = f"{ip} is reserved for {mac} but leased to {holder}"
             found.append((Problem("reservation_collision", detail, ip, mac), None))

@@ -19,6 +19,7 @@ from scapy.all import AsyncSniffer, conf, sendp
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
+from scapy.packet import Packet
 
 conf.verb = 0
 IFACE = "eth0"
@@ -41,18 +42,14 @@ def raw_options(bootp: bytes) -> dict[int, bytes]:
     return out
 
 
-def discover(mac: str, prl: list[int], timeout: float) -> dict | None:
-    xid = random.getrandbits(32)
-    frame = (
-        Ether(src=mac, dst="ff:ff:ff:ff:ff:ff")
-        / IP(src="0.0.0.0", dst="255.255.255.255")
-        / UDP(sport=68, dport=67)
-        / BOOTP(chaddr=bytes.fromhex(mac.replace(":", "")), xid=xid, flags=0x8000)
-        / DHCP(options=[("message-type", "discover"), ("param_req_list", prl), "end"])
-    )
+def first_reply(
+    frame: Packet, xid: int, timeout: float, capture: str = "udp and port 68"
+) -> Packet | None:
+    """Send `frame` from IFACE; the first BOOTREPLY with `xid` that `capture` (a BPF
+    filter) lets through within `timeout` seconds, or None. Shared with rawclient.py."""
     sniffer = AsyncSniffer(
         iface=IFACE,
-        filter="udp and port 68",
+        filter=capture,
         lfilter=lambda p: p.haslayer(BOOTP) and p[BOOTP].op == 2 and p[BOOTP].xid == xid,
         count=1,
     )
@@ -62,9 +59,22 @@ def discover(mac: str, prl: list[int], timeout: float) -> dict | None:
     sniffer.join(timeout)
     if sniffer.running:
         sniffer.stop()
-    if not sniffer.results:
+    return sniffer.results[0] if sniffer.results else None
+
+
+def discover(mac: str, prl: list[int], timeout: float) -> dict | None:
+    xid = random.getrandbits(32)
+    frame = (
+        Ether(src=mac, dst="ff:ff:ff:ff:ff:ff")
+        / IP(src="0.0.0.0", dst="255.255.255.255")
+        / UDP(sport=68, dport=67)
+        / BOOTP(chaddr=bytes.fromhex(mac.replace(":", "")), xid=xid, flags=0x8000)
+        / DHCP(options=[("message-type", "discover"), ("param_req_list", prl), "end"])
+    )
+    reply = first_reply(frame, xid, timeout)
+    if reply is None:
         return None
-    options = raw_options(bytes(sniffer.results[0][BOOTP]))
+    options = raw_options(bytes(reply[BOOTP]))
     return {
         "type": options.get(53, b"\x00")[0],
         "options": {str(k): v.hex() for k, v in options.items()},

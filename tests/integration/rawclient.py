@@ -11,16 +11,15 @@ import argparse
 import json
 import random
 import sys
-import time
 
-from scapy.all import AsyncSniffer, conf, sendp
+from dhcpprobe import IFACE, first_reply
+from scapy.all import conf, sendp
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 conf.verb = 0
 conf.checkIPaddr = False
-IFACE = "eth0"
 TYPES = {2: "offer", 5: "ack", 6: "nak"}
 
 
@@ -39,21 +38,9 @@ def _frame(
 
 def _exchange(frame, xid: int, timeout: float) -> dict | None:
     """Send a frame and return the first reply with our xid (None if silence)."""
-    sniffer = AsyncSniffer(
-        iface=IFACE,
-        filter="udp and (port 68 or port 67)",
-        lfilter=lambda p: p.haslayer(BOOTP) and p[BOOTP].op == 2 and p[BOOTP].xid == xid,
-        count=1,
-    )
-    sniffer.start()
-    time.sleep(0.3)  # the sniffer socket must be open before the reply can come
-    sendp(frame, iface=IFACE)
-    sniffer.join(timeout)
-    if sniffer.running:
-        sniffer.stop()
-    if not sniffer.results:
+    reply = first_reply(frame, xid, timeout, "udp and (port 68 or port 67)")
+    if reply is None:
         return None
-    reply = sniffer.results[0]
     options = {}
     for opt in reply[DHCP].options:
         if isinstance(opt, tuple):
