@@ -162,9 +162,7 @@ def test_unsupported_keys_are_listed_one_line_each_and_nothing_is_written(
                         {
                             "id": 1,
                             "subnet": "198.18.0.0/24",
-                            "reservations": [
-                                {"hw-address": "02:00:00:00:00:01", "flex-id": "'x'"}
-                            ],
+                            "reservations": [{"hw-address": "02:00:00:00:00:01", "flex-id": "'x'"}],
                             "pools": [{"pool": "198.18.0.10 - 198.18.0.20", "x-pool": 1}],
                         }
                     ],
