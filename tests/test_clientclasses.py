@@ -93,3 +93,36 @@ def test_bad_classes_are_refused_in_one_line_naming_the_path(entries: object, me
 def test_evaluation_is_total_on_malformed_requests() -> None:
     odd = [(93, b"\x00"), (77, b""), (82, b"\x01\xff")]
     assert names(odd) == ("ALL",)
+
+
+def test_the_second_pass_adds_host_classes_known_and_the_tests_that_need_them() -> None:
+    """Kea's order after the host lookup: host classes join, the first-pass tests run
+    again after them, then KNOWN or UNKNOWN, then the tests that depend on those (also
+    through member() of such a class)."""
+    defined = classes(
+        [
+            {"name": "lab"},  # joined only by a host record
+            {"name": "guest", "test": "not member('lab')"},
+            {"name": "known-lab", "test": "member('KNOWN') and member('lab')"},
+            {"name": "stranger", "test": "member('UNKNOWN')"},
+            {"name": "stranger-guest", "test": "member('stranger') and member('guest')"},
+        ]
+    )
+    req = packets.decoded(packets.discover(mac(1)))
+    first = defined.classify(req)
+    assert first == ("ALL", "guest")  # KNOWN-dependent tests wait for the host lookup
+    assert defined.with_host(req, first, (), known=False) == (
+        "ALL",
+        "guest",
+        "UNKNOWN",
+        "stranger",
+        "stranger-guest",
+    )
+    # The host's class joins first, so "not member('lab')" no longer matches.
+    assert defined.with_host(req, first, ("lab", "lab"), known=True) == (
+        "ALL",
+        "lab",
+        "KNOWN",
+        "known-lab",
+    )
+    assert defined.with_host(req, first, (), known=True) == ("ALL", "guest", "KNOWN")

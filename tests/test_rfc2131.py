@@ -7,6 +7,7 @@ import pytest
 import packets
 from etcdhcp import codec
 from etcdhcp.codec import ACK, NAK, OFFER, Reply, decode
+from etcdhcp.hosts import Host, HostIndex, parse_host
 from etcdhcp.rfc2131 import (
     Commit,
     Decline,
@@ -17,6 +18,7 @@ from etcdhcp.rfc2131 import (
     Nak,
     Offer,
     Release,
+    Reserved,
     Withdraw,
     conclude,
     decide,
@@ -198,3 +200,46 @@ def test_destination() -> None:
 
     unicast = _reply_to(packets.discover(mac(1)), OFFER, "198.18.0.11")
     assert destination(unicast) == Destination("198.18.0.11", 68, mac(1))
+
+
+# ---- hosts -----------------------------------------------------------------------------------
+
+ON_LINK = parse_host({"hw-address": mac(1), "ip-address": "198.18.0.50"}, "h", 1)
+BY_CLIENT_ID = parse_host({"client-id": "01:02", "ip-address": "198.18.3.40"}, "h", 2)
+OFF_LINK = parse_host({"hw-address": mac(3), "ip-address": "198.18.2.9"}, "h")
+HOSTS = HostIndex([ON_LINK, BY_CLIENT_ID, OFF_LINK])
+
+
+def for_host(raw: bytes, host: Host | None, scope: Scope = LAN) -> object:
+    return decide(decode(raw), scope, VIEW, SERVER, (), host, HOSTS)
+
+
+def test_a_host_s_address_on_its_link_is_offered_and_the_only_one_it_is_leased() -> None:
+    offer = for_host(packets.discover(mac(1), requested="198.18.0.11"), ON_LINK)
+    assert isinstance(offer, Offer) and offer.reserved == Reserved("198.18.0.50", mac(1))
+    commit = for_host(packets.request(mac(1), requested="198.18.0.50", server_id=SERVER), ON_LINK)
+    assert isinstance(commit, Commit) and (commit.ip, commit.holder) == ("198.18.0.50", mac(1))
+    # Any other address of the link: NAKed, so the client comes back for its own.
+    nak = for_host(packets.renew(mac(1), "198.18.0.11"), ON_LINK)
+    assert isinstance(nak, Nak) and "198.18.0.50" in nak.why
+
+
+def test_a_host_found_in_a_shared_network_sibling_reserves_there() -> None:
+    offer = for_host(
+        packets.discover(mac(2), options=[("client_id", b"\x01\x02")]), BY_CLIENT_ID, SHARED[0]
+    )
+    assert isinstance(offer, Offer)
+    assert offer.reserved == Reserved("198.18.3.40", "client-id=01:02")
+
+
+def test_a_global_host_s_address_off_the_link_reserves_nothing_here() -> None:
+    offer = for_host(packets.discover(mac(3)), OFF_LINK)
+    assert isinstance(offer, Offer) and offer.reserved is None
+
+
+def test_an_address_reserved_for_another_client_is_naked_at_renewal() -> None:
+    nak = for_host(packets.renew(mac(9), "198.18.0.50"), None)
+    assert isinstance(nak, Nak) and "reserved for another client" in nak.why
+    # The client-id host's client renews it from any MAC: it is the identifier that counts.
+    renew = packets.renew(mac(9), "198.18.3.40", options=[("client_id", b"\x01\x02")])
+    assert isinstance(for_host(renew, BY_CLIENT_ID, SHARED[0]), Commit)
