@@ -458,3 +458,22 @@ def test_a_host_s_name_answers_a_client_fqdn_option(
     assert 12 not in opts(reply)
     reply = ask(responder, packets.discover(mac(9), options=[("client_FQDN", b"\x00\x00\x00x")]))
     assert reply is not None and opts(reply)[81] == b"\x08\xff\xffcam"
+
+
+def test_a_client_without_a_host_gets_its_own_fqdn_back_and_recorded(
+    responder: Pipeline, store: LeaseStore
+) -> None:
+    # Flags S|E, the client's name in wire format, fully qualified.
+    fqdn = [("client_FQDN", b"\x05\x00\x00\x03pc1\x03lab\x00")]
+    ip = offer_to(responder, mac(11), options=fqdn)
+    reply = ask(responder, packets.request(mac(11), requested=ip, server_id=SERVER, options=fqdn))
+    assert reply is not None and opts(reply)[81] == b"\x0e\xff\xff\x03pc1\x03lab\x00"
+    lease = store.lease_by_ip(ip)
+    assert lease is not None and lease.hostname == "pc1.lab."
+    # A malformed name (a label longer than what follows) and an empty one: no option 81.
+    malformed = packets.discover(mac(12), options=[("client_FQDN", b"\x04\x00\x00\x09x")])
+    assert decode(malformed).fqdn is None
+    reply = ask(responder, malformed)
+    assert reply is not None and 81 not in opts(reply)
+    reply = ask(responder, packets.discover(mac(13), options=[("client_FQDN", b"\x00\x00\x00")]))
+    assert reply is not None and 81 not in opts(reply)

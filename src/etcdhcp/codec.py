@@ -51,6 +51,8 @@ OPT_SUBNET_MASK = 1
 OPT_ROUTER = 3
 OPT_DNS = 6
 OPT_HOSTNAME = 12
+OPT_CLIENT_FQDN = 81  # RFC 4702
+FQDN_E = 0x04  # option 81's flag: the name is in DNS wire format
 OPT_REQUESTED_IP = 50
 OPT_LEASE_TIME = 51
 OPT_OVERLOAD = 52
@@ -155,6 +157,27 @@ class Request:
         if not raw:
             return None
         return raw.decode("ascii", "replace").strip("\x00") or None
+
+    @property
+    def fqdn(self) -> tuple[int, str] | None:
+        """Option 81 (RFC 4702): its flags and the name as text (a fully qualified one ends
+        with "."); None when absent or malformed."""
+        raw = self.options.get(OPT_CLIENT_FQDN)
+        if raw is None or len(raw) < 3:
+            return None
+        flags, name = raw[0], raw[3:]
+        if not flags & FQDN_E:
+            return flags, name.decode("ascii", "replace").strip("\x00")
+        labels, at = [], 0
+        while at < len(name):
+            size = name[at]
+            if size == 0:
+                return flags, ".".join(labels) + "."
+            if size > 63 or at + 1 + size > len(name):
+                return None
+            labels.append(name[at + 1 : at + 1 + size].decode("ascii", "replace"))
+            at += 1 + size
+        return flags, ".".join(labels)  # a partial name: no root label
 
     @property
     def relay_agent_info(self) -> bytes | None:

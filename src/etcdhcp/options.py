@@ -24,7 +24,9 @@ from ipaddress import IPv4Address
 from etcdhcp import optiondefs
 from etcdhcp.clientclasses import ClientClass
 from etcdhcp.codec import (
+    FQDN_E,
     NAK,
+    OPT_CLIENT_FQDN,
     OPT_CLIENT_ID,
     OPT_HOSTNAME,
     OPT_LEASE_TIME,
@@ -48,10 +50,9 @@ from etcdhcp.scopes import Boot, OptionData, Pool, Scope
 Options = tuple[tuple[int, bytes], ...]
 OPT_VENDOR_CLASS_IDENTIFIER = 60
 HTTP_CLIENT = b"HTTPClient"  # UEFI 2.5+ HTTP boot: the server answers with this in option 60
-OPT_CLIENT_FQDN = 81
 # RFC 4702 §2.1 flags: S (server updates A), O (server overrode S), E (canonical wire
-# format), N (no updates at all).
-FQDN_S, FQDN_O, FQDN_E, FQDN_N = 0x01, 0x02, 0x04, 0x08
+# format, codec), N (no updates at all).
+FQDN_S, FQDN_O, FQDN_N = 0x01, 0x02, 0x08
 FQDN_RCODE = b"\xff\xff"  # RCODE1, RCODE2: 255 from a server (RFC 4702 §2.2)
 
 
@@ -117,8 +118,7 @@ def assemble(
         OPT_VENDOR_CLASS_IDENTIFIER, b""
     ).startswith(HTTP_CLIENT):
         extra[OPT_VENDOR_CLASS_IDENTIFIER] = HTTP_CLIENT
-    if host is not None and host.hostname:
-        extra.update(_host_name(req, host.hostname))
+    extra.update(_names(req, None if host is None else host.hostname))
     if extra:
         available, unasked = {**available, **extra}, unasked | extra.keys()
     codes = optiondefs.order(req.param_request_list, available, unasked)
@@ -141,22 +141,27 @@ def boot(
     return fields.under(host)
 
 
-def _host_name(req: Request, hostname: str) -> dict[int, bytes]:
-    """A host's name as Kea sends it, lower-cased: option 81 answers a client's 81 (N set:
-    this server updates no DNS; O set when the client asked the server to, RFC 4702
-    §3.2; E as the client's), else option 12 when the client sent or asked for one."""
-    name = hostname.lower()
-    fqdn = req.options.get(OPT_CLIENT_FQDN)
-    if fqdn:
-        flags = FQDN_N | (fqdn[0] & FQDN_E) | (FQDN_O if fqdn[0] & FQDN_S else 0)
-        if flags & FQDN_E:  # a name without the trailing dot is partial: no root label
-            wire = optiondefs.fqdn_wire(name)
-            wire = wire if name.endswith(".") else wire[:-1]
-        else:
+def _names(req: Request, hostname: str | None) -> dict[int, bytes]:
+    """The client's name as Kea sends it: option 81 answers a client's 81 (RFC 4702: N
+    set, as this server updates no DNS; O when the client asked the server to; E as the
+    client's) with the host's name, lower-cased, else the client's own; a host's name
+    goes in option 12 to a client that sent or asked for option 12."""
+    fqdn = req.fqdn
+    if fqdn is not None:
+        asked, client_name = fqdn
+        if not hostname and not client_name:
+            return {}
+        flags = FQDN_N | (asked & FQDN_E) | (FQDN_O if asked & FQDN_S else 0)
+        wire = req.options[OPT_CLIENT_FQDN][3:]  # the client's name, as it wrote it
+        if hostname:
+            name = hostname.lower()
             wire = name.encode()
+            if flags & FQDN_E:  # a name without the trailing dot is partial: no root label
+                wire = optiondefs.fqdn_wire(name)
+                wire = wire if name.endswith(".") else wire[:-1]
         return {OPT_CLIENT_FQDN: bytes((flags,)) + FQDN_RCODE + wire}
-    if OPT_HOSTNAME in req.options or OPT_HOSTNAME in req.param_request_list:
-        return {OPT_HOSTNAME: name.encode()}
+    if hostname and (OPT_HOSTNAME in req.options or OPT_HOSTNAME in req.param_request_list):
+        return {OPT_HOSTNAME: hostname.lower().encode()}
     return {}
 
 

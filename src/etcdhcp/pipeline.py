@@ -170,7 +170,7 @@ class Pipeline:
                 intent.ip,
                 lease_time=intent.lease_time,
                 allow_free=intent.allow_free,
-                hostname=host.hostname.lower() if host and host.hostname else req.hostname,
+                hostname=_client_name(req, host),
                 client_id=client_id,
                 server=exchange.link.server_ip,
                 holder=intent.holder,
@@ -183,6 +183,15 @@ class Pipeline:
         if isinstance(intent, rfc2131.Decline):
             return store.decline(req.mac, intent.ip)
         return None
+
+
+def _client_name(req: codec.Request, host: Host | None) -> str | None:
+    """The name a lease records: the host's (as sent, lower-cased), else the client's own
+    (option 12, else option 81's), ready for dynamic DNS."""
+    if host is not None and host.hostname:
+        return host.hostname.lower()
+    fqdn = req.fqdn
+    return req.hostname or (fqdn[1] if fqdn is not None and fqdn[1] else None)
 
 
 def _send(reply: codec.Reply, link: Link, port: Port) -> tuple[str, str]:
