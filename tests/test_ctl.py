@@ -83,6 +83,7 @@ def test_leases_as_json_and_as_a_table(store: LeaseStore, keys: Keys, run: Ctl) 
         "hostname": None,
         "client_id": None,
         "host": None,
+        "classes": None,
         "reserved": False,
     }
     table = lines(run("leases"))
@@ -97,6 +98,15 @@ def test_lease_show_by_mac_or_address(store: LeaseStore, run: Ctl) -> None:
     assert by_mac["mac"] == MAC1 and by_mac["ip"] == POOL[0] and by_mac["hostname"] == "pc"
     table = dict(line.split(None, 1) for line in run("lease", "show", MAC1).splitlines()[1:])
     assert table["ip"] == POOL[0] and table["hostname"] == "pc" and table["reserved"] == "no"
+    # The host record and classes that served a lease.
+    granted = store.commit(
+        MAC2, POOL[1], allow_free=True, host="0/hw-address=" + MAC2, classes=["KNOWN", "lab"]
+    )
+    assert granted.lease is not None
+    table = dict(line.split(None, 1) for line in run("lease", "show", MAC2).splitlines()[1:])
+    assert table["host"] == f"0/hw-address={MAC2}" and table["classes"] == "KNOWN,lab"
+    assert run.json("lease", "show", MAC2)["classes"] == ["KNOWN", "lab"]
+    run("release", MAC2)
     assert run.fails("lease", "show", MAC2) == f"etcdhcpctl: no lease for {MAC2}"
     assert run.fails("lease", "show", POOL[4]) == f"etcdhcpctl: no lease for {POOL[4]}"
     bad = run.fails("lease", "show", "08:00:zz", code=2)

@@ -372,6 +372,7 @@ def test_a_host_gets_its_address_name_options_and_boot_file(
     lease = store.lease_by_ip("198.18.0.50")
     assert lease is not None and lease.mac == mac(1)
     assert (lease.hostname, lease.host) == ("build-7", f"0/hw-address={mac(1)}")
+    assert lease.classes == ["KNOWN"]
     # Nobody else gets it, and a client without a host gets the scope's options.
     reply = ask(responder, packets.dhclient_discover(mac(2)))
     assert reply is not None and reply.yiaddr in POOL and 12 not in opts(reply)

@@ -163,6 +163,7 @@ def cmd_lease_show(store: LeaseStore, args: argparse.Namespace) -> int:
         "expires": _when(found["expires"]),
         "granted": _when(found["granted"]),
         "reserved": "yes" if found["reserved"] else "no",
+        "classes": ",".join(found["classes"] or []) or None,
     }
     table(("FIELD", "VALUE"), shown.items())
     return 0

@@ -62,7 +62,8 @@ OPT_VENDOR_SPECIFIC = 125  # V-I vendor-specific information, RFC 3925
 KEA_STRING_OPTIONS = frozenset(
     {12, 14, 15, 17, 18, 40, 47, 56, 60, 62, 64, 66, 67, 86, 87, 98, 100, 101, 113, 114}
 )
-BUILTIN_CLASS_NAMES = frozenset({"ALL", "KNOWN", "UNKNOWN", "BOOTP"})
+ALL = "ALL"  # the built-in class every request belongs to
+BUILTIN_CLASS_NAMES = frozenset({ALL, "KNOWN", "UNKNOWN", "BOOTP"})
 BUILTIN_CLASS_PREFIXES = ("VENDOR_CLASS_", "HA_", "AFTER_", "EXTERNAL_")
 VENDOR_CLASS_PREFIX = "VENDOR_CLASS_"
 BOOTP_HEADER_LEN = 236
@@ -105,7 +106,7 @@ def is_builtin_class(name: str) -> bool:
 
 def builtin_classes(request: Request) -> list[str]:
     """ALL, and VENDOR_CLASS_<option 60> when the request has a vendor class identifier."""
-    classes = ["ALL"]
+    classes = [ALL]
     vendor = request.options.get(OPT_VENDOR_CLASS_IDENTIFIER, b"").rstrip(b"\x00")
     if vendor:
         classes.append(VENDOR_CLASS_PREFIX + vendor.decode("utf-8", "backslashreplace"))

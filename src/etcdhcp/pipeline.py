@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from etcdhcp import codec, globalconfig, hosts, logs, metrics, options, rfc2131
+from etcdhcp import codec, expressions, globalconfig, hosts, logs, metrics, options, rfc2131
 from etcdhcp.etcd import EtcdError, EtcdUnavailable
 from etcdhcp.hosts import EMPTY_INDEX, Host, HostIndex
 from etcdhcp.rfc2131 import Conclusion, Intent
@@ -175,6 +175,7 @@ class Pipeline:
                 server=exchange.link.server_ip,
                 holder=intent.holder,
                 host=None if host is None else host.name,
+                classes=[c for c in exchange.classes if c != expressions.ALL],
             )
         if isinstance(intent, rfc2131.Withdraw):
             return store.withdraw_offer(req.mac, keep=intent.keep)

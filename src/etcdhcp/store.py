@@ -126,6 +126,7 @@ class Lease(_JsonRecord):
     hostname: str | None = None
     client_id: str | None = None
     host: str | None = None  # the host record the client was served by (hosts.record_name)
+    classes: list[str] | None = None  # the client's classes when it was granted (not ALL)
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ class _LeaseNotes:
     server: str | None
     holder: str | None
     host: str | None
+    classes: list[str] | None
 
 
 @dataclass(frozen=True)
@@ -505,6 +507,7 @@ class LeaseStore:
         server: str | None = None,
         holder: str | None = None,
         host: str | None = None,
+        classes: Sequence[str] = (),
     ) -> Commit:
         """Lease `ip` to `mac`: renew its lease, take its offer, its reserved address (for
         `holder`, the MAC by default; `host` names the host record), or (if allowed) a
@@ -527,7 +530,7 @@ class LeaseStore:
             ip,
             lease_time,
             allow_free,
-            _LeaseNotes(hostname, client_id, server, holder, host),
+            _LeaseNotes(hostname, client_id, server, holder, host, list(classes) or None),
         )
 
     def _with_live_leases(self, fn: Callable[..., T], *args: Any) -> T:
@@ -568,6 +571,7 @@ class LeaseStore:
             hostname=notes.hostname,
             client_id=notes.client_id,
             host=notes.host,
+            classes=notes.classes,
         )
         holder = notes.holder or mac
         etcd_lease = self._etcd_lease(lease_time)
