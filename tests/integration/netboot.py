@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from etcdhcp.codec import inet_checksum
+
 from .daemon import EtcdhcpProcess
 from .lab import Client, Lab, LabError
 
@@ -104,6 +106,11 @@ class Firmware:
     boot_file: str  # what it should get by TFTP
     budget: float  # seconds from QEMU's start to the script's output
     memory: int  # MiB
+
+    @property
+    def mac(self) -> str:
+        """The VM's MAC: fixed, so a host record can name it before the VM starts."""
+        return f"52:54:00:06:00:{0x10 + self.arch:02x}"
 
     def qemu_args(self, workdir: Path) -> list[str]:
         """The firmware part of QEMU's command line (the BIOS one writes its stage 1)."""
@@ -170,16 +177,23 @@ class BootHost:
         for d in (self.tftp_root, self.http_root, self.dir / "dev"):
             d.mkdir(parents=True, exist_ok=True)
         for name in (BIOS.boot_file, EFI.boot_file):
-            shutil.copyfile(IPXE_DIR / name, self.tftp_root / name)
-        (self.http_root / SCRIPT_NAME).write_text(
-            f"#!ipxe\necho {marker} ip=${{ip}} platform=${{platform}} file=${{filename}}\nexit\n"
-        )
+            self.add_tftp_copy(name, name)
+        self.add_script(SCRIPT_NAME)
         self.log = self.dir / "boot-host.log"  # http.server's requests, the RA answerer
         self._syslog_path = self.dir / "tftpd.sock"
         self._syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._syslog.bind(str(self._syslog_path))
         self._syslog.setblocking(False)
         self._tftpd_lines: list[str] = []
+
+    def add_tftp_copy(self, name: str, build: str) -> None:
+        """Serve iPXE's `build` (undionly.kpxe, ipxe.efi) by TFTP as `name` (a host's own)."""
+        shutil.copyfile(IPXE_DIR / build, self.tftp_root / name)
+
+    def add_script(self, name: str) -> None:
+        """Serve the marker script by HTTP as `name` (a host's own name for it)."""
+        line = f"echo {self.marker} ip=${{ip}} platform=${{platform}} file=${{filename}}"
+        (self.http_root / name).write_text(f"#!ipxe\n{line}\nexit\n")
 
     def start(self, timeout: float = 15.0) -> None:
         """Start the three servers; return once TFTP and HTTP answer from etcdhcp's side."""
@@ -243,7 +257,7 @@ class VirtualMachine:
     def __init__(self, lab: Lab, firmware: Firmware) -> None:
         self.lab = lab
         self.firmware = firmware
-        self.mac = f"52:54:00:06:00:{0x10 + firmware.arch:02x}"
+        self.mac = firmware.mac
         self.tap = f"vm-{firmware.name}"
         self.dir = lab.workdir / f"vm-{firmware.name}"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -388,14 +402,18 @@ class NetbootLab:
         argv = ["etcdctl", "--endpoints", self.etcd.client_url, *args]
         return self.lab.run(None, argv, env=env, check=True, timeout=20).stdout
 
-    def import_kea(self, text: str) -> str:
-        """`etcdhcpctl import-kea FILE` of a Kea configuration, as an operator runs it."""
-        path = self.lab.workdir / "kea-dhcp4.conf"
-        path.write_text(text)
+    def ctl(self, *args: str) -> str:
+        """`etcdhcpctl ARGS` against the lab's etcd, as an operator runs it; must succeed."""
         ctl = str(Path(sys.executable).with_name("etcdhcpctl"))
         connect = ["--config=", "-etcd.discovery.endpoints", self.etcd.client_url]
-        argv = [ctl, *connect, "-etcd.prefix", self.prefix, "import-kea", str(path)]
+        argv = [ctl, *connect, "-etcd.prefix", self.prefix, *args]
         return self.lab.run(None, argv, check=True, timeout=60).stdout
+
+    def import_kea(self, text: str) -> str:
+        """`etcdhcpctl import-kea FILE` of a Kea configuration."""
+        path = self.lab.workdir / "kea-dhcp4.conf"
+        path.write_text(text)
+        return self.ctl("import-kea", str(path))
 
     def start(self) -> None:
         self.boot_host.start()
@@ -423,15 +441,6 @@ _ETH_P_IPV6 = 0x86DD
 _ALL_NODES = bytes.fromhex("ff020000000000000000000000000001")
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def router_advertisement(mac: bytes) -> bytes:
     """An Ethernet frame: "I am no default router, no prefixes, no DHCPv6" to all nodes."""
     eui = bytes([mac[0] ^ 2, *mac[1:3], 0xFF, 0xFE, *mac[3:]])
@@ -440,7 +449,7 @@ def router_advertisement(mac: bytes) -> bytes:
     # retransmit; then the source link-layer address option (type 1, 1 block).
     body = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 0, 0, 0) + bytes([1, 1]) + mac
     pseudo = source + _ALL_NODES + struct.pack("!I3xB", len(body), 58)
-    body = body[:2] + struct.pack("!H", _checksum(pseudo + body)) + body[4:]
+    body = body[:2] + struct.pack("!H", inet_checksum(pseudo + body)) + body[4:]
     ipv6 = struct.pack("!IHBB", 6 << 28, len(body), 58, 255) + source + _ALL_NODES
     ethernet = bytes.fromhex("333300000001") + mac + struct.pack("!H", _ETH_P_IPV6)
     return ethernet + ipv6 + body

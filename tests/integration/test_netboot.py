@@ -8,12 +8,21 @@ that iPXE's DHCP says user class `iPXE` (option 77), and the `ipxe` class answer
 with the URL of a script instead, so the chainload loop is broken by a class. The
 script prints a marker line with iPXE's ${ip} and ${platform} on the serial console.
 
+The BIOS VM has a host record (docs/hosts.md): its own boot-file-name, a copy of
+undionly.kpxe under the host's name, beats the `bios` class in the PXE ROM's DHCP and the
+`ipxe` class in iPXE's. A host's boot file is its file in every DHCP exchange, so the
+chainload loop is broken in the host's option-data instead: iPXE's scriptlet (option
+175.81), which the chained iPXE finds in the DHCPACK its PXE ROM kept and runs instead of
+booting ${filename}; it chains the host's own script. The UEFI VM has no host: its
+classes decide.
+
 The VMs boot one after the other (TCG); their boot times are printed (pytest -s).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -26,6 +35,7 @@ from .netboot import (
     BIOS,
     BOOT_IP,
     EFI,
+    HTTP_PORT,
     SCRIPT_NAME,
     Firmware,
     NetbootLab,
@@ -77,6 +87,39 @@ KEA_FILE = """\
 }
 """
 
+# Named by the MAC, short: SeaBIOS wraps the console at 80 columns, and the marker line
+# (file=${filename}) must fit.
+HOST_FILE = f"{BIOS.mac.replace(':', '')}.kpxe"  # undionly.kpxe, the host's copy
+HOST_SCRIPT = f"{BIOS.mac.replace(':', '')}.ipxe"
+
+
+def ipxe_options(scriptlet: str) -> str:
+    """Option 175's data (iPXE's space): no-pxedhcp (176) = 1, as the global level's, and
+    the scriptlet (81) a chained iPXE runs instead of booting its DHCP's filename."""
+    text = scriptlet.encode()
+    return f"B0 01 01 51 {len(text):02X} {text.hex(' ').upper()}"
+
+
+# The host's option 175 replaces the global one (a host's option wins whole): 176 again.
+HOST = {
+    "hw-address": BIOS.mac,
+    "boot-file-name": HOST_FILE,
+    "option-data": [
+        {
+            "code": 175,
+            "csv-format": False,
+            "data": ipxe_options(f"dhcp && chain http://{BOOT_IP}:{HTTP_PORT}/{HOST_SCRIPT}"),
+        }
+    ],
+}
+# What each VM fetches by TFTP and by HTTP, and how the file its iPXE's own DHCP gets
+# starts: the BIOS VM's host's, over the classes'; the UEFI VM's class's, then the `ipxe`
+# class's URL (a prefix: that line may wrap).
+EXPECTED = {
+    BIOS.name: (HOST_FILE, HOST_SCRIPT, HOST_FILE),
+    EFI.name: (EFI.boot_file, SCRIPT_NAME, f"http://{BOOT_IP}:"),
+}
+
 
 @pytest.fixture(scope="module")
 def netboot(
@@ -94,6 +137,9 @@ def netboot(
             keys = nb.etcdctl("get", "--prefix", "--keys-only", f"{nb.prefix}config::").split()
             documents = [f"{nb.prefix}config::{name}" for name in ("global::dhcp4", "subnet4::1")]
             assert keys == documents, imported
+            nb.boot_host.add_tftp_copy(HOST_FILE, BIOS.boot_file)
+            nb.boot_host.add_script(HOST_SCRIPT)
+            nb.ctl("host", "add", json.dumps(HOST), "--scope", "1")
             nb.start()
             yield nb
         finally:
@@ -114,13 +160,15 @@ def test_vm_boots_its_ipxe_by_tftp_then_the_script_by_http(
     assert boot.platform == firmware.platform, story
     assert boot.ip and ipaddress.ip_address(POOL[0]) <= ipaddress.ip_address(boot.ip), story
     assert ipaddress.ip_address(boot.ip) <= ipaddress.ip_address(POOL[1]), story
-    assert boot.filename and boot.filename.startswith(f"http://{BOOT_IP}:"), story
-    # next-server and the firmware's class: this VM fetched its own file (only that one)
-    # by TFTP from the boot host; the chained iPXE's DHCP got the script's URL.
+    tftp_file, script, filename = EXPECTED[firmware.name]
+    assert boot.filename and boot.filename.startswith(filename), story
+    # next-server and the firmware's class, or its host: this VM fetched its own file (only
+    # that one) by TFTP from the boot host, then its own script (only that one) by HTTP.
     host = netboot.boot_host
     fetched = {name for ip, name in host.tftp_requests() if ip == boot.ip}
-    assert fetched == {firmware.boot_file}, f"{host.tftpd_log()}\n{story}"
-    assert (boot.ip, SCRIPT_NAME, 200) in host.http_requests(), story
+    assert fetched == {tftp_file}, f"{host.tftpd_log()}\n{story}"
+    scripts = {(path, status) for ip, path, status in host.http_requests() if ip == boot.ip}
+    assert scripts == {(script, 200)}, story
     assert sum(event == "DHCP ACK" for _, event in boot.timeline) >= 2, story
     assert netboot.leases().get(boot.mac) == boot.ip
 
