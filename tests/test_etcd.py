@@ -264,6 +264,11 @@ def test_an_outage_is_logged_once_and_reported_until_etcd_answers(
             assert client.unavailable_reason is not None
             assert "UNAVAILABLE" in client.unavailable_reason
             client.set_endpoints([etcd_server.endpoint])  # etcd is back
+            # A watch is created by one member alone, with or without a quorum: it
+            # proves nothing, and the outage goes on until a request answers.
+            _events, cancel = client.watch("anything")
+            cancel()
+            assert client.unavailable_reason is not None
             client.range("anything")
         assert client.unavailable_reason is None
         lines = [r.getMessage() for r in caplog.records]

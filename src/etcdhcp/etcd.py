@@ -219,8 +219,11 @@ class Etcd:
         with self._lock:
             return self._clients.setdefault(endpoint, client)
 
-    def _call(self, op: str, fn: Callable[[Any, float], T]) -> T:
+    def _call(self, op: str, fn: Callable[[Any, float], T], *, quorum: bool = True) -> T:
         """Run fn(client, timeout) on the current endpoint, failing over on unavailability.
+
+        `quorum` False: the request succeeds on a member cut off from the others (a watch
+        is created by the member alone), so its answer does not end an outage.
 
         Each attempt gets a share of what is left among the endpoints not tried yet,
         so a member that accepts connections but never answers cannot use up the whole
@@ -274,7 +277,7 @@ class Etcd:
                 last_error = exc
                 self._fail_over(endpoint, exc)
                 continue
-            self._answered(endpoint)
+            self._answered(endpoint, quorum)
             metrics.labelled(metrics.ETCD_REQUEST_DURATION, op).observe(time.monotonic() - started)
             return result
         reason = _short(last_error) if last_error else f"no answer within {self.timeout:g}s"
@@ -298,9 +301,10 @@ class Etcd:
             ready = [e for e in candidates if self._cooling.get(e, 0.0) <= now]
             return (ready or candidates)[0]
 
-    def _answered(self, endpoint: str) -> None:
+    def _answered(self, endpoint: str, quorum: bool = True) -> None:
         """An endpoint answered: make it the current one (if another failed meanwhile)."""
-        self._availability.answered(endpoint)
+        if quorum:
+            self._availability.answered(endpoint)
         endpoints = self.endpoints
         if endpoints[self._current % len(endpoints)] == endpoint:
             return  # the common case, without taking the lock
@@ -563,7 +567,7 @@ class Etcd:
                 raise EtcdError("etcd did not create the watch")
             return stream, stop
 
-        stream, stop = self._call("watch", call)
+        stream, stop = self._call("watch", call, quorum=False)
 
         def cancel() -> None:
             stop.set()
