@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from tests.integration.lab import Lab, LabError
 
-from bench import report, scopedocs
+from bench import hostdocs, report, scopedocs
 from bench.netlab import MAX_RELAY_LANS, BenchLab
 from bench.scenarios import SCENARIOS, SWEEP_SERVERS, Context, Settings
 from bench.servers import SMALL_POOL
@@ -32,6 +32,9 @@ DEFAULT_SCOPES_COUNTS = "1000,10000"
 DEFAULT_SCOPES_RELAYS = 10
 DEFAULT_OPTIONS_RATES = "400"
 DEFAULT_OPTIONS_ROUNDS = 2
+DEFAULT_HOSTS_COUNT = 100_000
+DEFAULT_HOSTS_RATES = "400,1000"
+DEFAULT_HOSTS_ROUNDS = 2
 QUICK = {
     "rates": "50",
     "seconds": 3,
@@ -41,6 +44,9 @@ QUICK = {
     "scopes_relays": 5,
     "options_rates": "50",  # with --only options: one round at 50/s
     "options_rounds": 1,
+    "hosts_count": 1000,  # with --only hosts: 1,000 hosts, one round at 50/s
+    "hosts_rates": "50",
+    "hosts_rounds": 1,
 }
 
 
@@ -186,6 +192,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"(default {DEFAULT_OPTIONS_ROUNDS})",
     )
     p.add_argument(
+        "--hosts-count",
+        type=_positive,
+        default=None,
+        help=f"hosts: host records measured against none (default {DEFAULT_HOSTS_COUNT}, "
+        f"at most {hostdocs.MAX_HOSTS})",
+    )
+    p.add_argument(
+        "--hosts-rates",
+        type=_int_list,
+        default=None,
+        help="hosts: offered rates, each with etcdhcp and Kea memfile without and with the "
+        f"hosts, one after the other (default {DEFAULT_HOSTS_RATES})",
+    )
+    p.add_argument(
+        "--hosts-rounds",
+        type=_positive,
+        default=None,
+        help="hosts: rounds of the four at each rate, every other one in reverse order "
+        f"(default {DEFAULT_HOSTS_ROUNDS})",
+    )
+    p.add_argument(
         "--etcdhcp-flag",
         action="append",
         default=[],
@@ -208,6 +235,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.scopes_relays = args.scopes_relays or QUICK["scopes_relays"]
         args.options_rates = args.options_rates or _int_list(QUICK["options_rates"])
         args.options_rounds = args.options_rounds or QUICK["options_rounds"]
+        args.hosts_count = args.hosts_count or QUICK["hosts_count"]
+        args.hosts_rates = args.hosts_rates or _int_list(QUICK["hosts_rates"])
+        args.hosts_rounds = args.hosts_rounds or QUICK["hosts_rounds"]
     args.rates = sorted(args.rates or _int_list(DEFAULT_RATES))
     args.seconds = args.seconds or 10
     args.only = args.only or DEFAULT_ONLY.split(",")
@@ -218,6 +248,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.scopes_relays = args.scopes_relays or DEFAULT_SCOPES_RELAYS
     args.options_rates = args.options_rates or _int_list(DEFAULT_OPTIONS_RATES)
     args.options_rounds = args.options_rounds or DEFAULT_OPTIONS_ROUNDS
+    args.hosts_count = args.hosts_count or DEFAULT_HOSTS_COUNT
+    args.hosts_rates = args.hosts_rates or _int_list(DEFAULT_HOSTS_RATES)
+    args.hosts_rounds = args.hosts_rounds or DEFAULT_HOSTS_ROUNDS
+    if args.hosts_count > hostdocs.MAX_HOSTS:
+        p.error(f"--hosts-count must be at most {hostdocs.MAX_HOSTS}")
     if args.scopes_relays > MAX_RELAY_LANS:
         p.error(f"--scopes-relays must be at most {MAX_RELAY_LANS}")
     for count in args.scopes_counts:
@@ -256,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         scopes_rate=args.scopes_rate,
         options_rates=args.options_rates,
         options_rounds=args.options_rounds,
+        hosts_count=args.hosts_count,
+        hosts_rates=args.hosts_rates,
+        hosts_rounds=args.hosts_rounds,
         etcdhcp_flags=tuple(args.etcdhcp_flag),
         out=args.out,
         stamp=stamp,

@@ -5,6 +5,7 @@ short summary lines."""
 from __future__ import annotations
 
 import concurrent.futures
+import csv
 import dataclasses
 import os
 import re
@@ -12,10 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from tests.integration.lab import LabError
 
-from bench import optiondocs, procstat, profile, scopedocs
+from bench import hostdocs, optiondocs, procstat, profile, scopedocs
 from bench.measure import Target, measure
 from bench.netlab import MAX_SERVERS, BenchLab
 from bench.postgres import PostgresCluster
@@ -31,6 +33,8 @@ from bench.servers import (
     Server,
 )
 from etcdhcp.config import AUTO_PROCESSES, serving_cpus
+
+T = TypeVar("T")  # what a point of _rounds measures
 
 # A server leaves a sweep after STOP_AFTER rates in a row with more drops than this: a
 # single bad point on a shared machine is often noise.
@@ -73,6 +77,9 @@ class Settings:
     scopes_rate: int
     options_rates: list[int]
     options_rounds: int
+    hosts_count: int
+    hosts_rates: list[int]
+    hosts_rounds: int
     etcdhcp_flags: tuple[str, ...]
     out: Path
     stamp: str
@@ -143,6 +150,32 @@ class Context:
     def target(self, server: Server, relay: int = 0) -> Target:
         return Target(server, server.host.ip, self.bench.relay(relay))
 
+    def measure_one(
+        self,
+        scenario: str,
+        server: Server,
+        rate: int,
+        *,
+        pool_size: int = SMALL_POOL.size,
+        seconds: int | None = None,
+        count: int | None = None,
+        note: str = "",
+        options: tuple[str, ...] = (),
+    ) -> Row:
+        """`measure` of one server through the first relay, with the run's clients: what
+        most scenarios measure."""
+        return measure(
+            scenario,
+            [self.target(server)],
+            rate,
+            self.settings.clients,
+            pool_size=pool_size,
+            seconds=seconds,
+            count=count,
+            note=note,
+            options=options,
+        )
+
     def close(self) -> None:
         if self._postgres is not None:
             self._postgres.stop()
@@ -189,14 +222,7 @@ def sweep(ctx: Context) -> list[str]:
             server.reset()
             server.start()
             try:
-                row = measure(
-                    "sweep",
-                    [ctx.target(server)],
-                    rate,
-                    s.clients,
-                    pool_size=SMALL_POOL.size,
-                    seconds=s.seconds,
-                )
+                row = ctx.measure_one("sweep", server, rate, seconds=s.seconds)
             finally:
                 server.stop()
             ctx.add(row)
@@ -248,20 +274,17 @@ def scale(ctx: Context) -> list[str]:
     for pool in (LARGE_POOL, SMALL_POOL):
         ctx.bench.reset_etcd()
         server = ctx.etcdhcp(pool, name=f"etcdhcp-pool{pool.size}")
-        ready = server.start()
-        seconds = server.pool_pass_seconds
-        pool_pass = "not logged" if seconds is None else f"{seconds:.2f}s"
+        ready, pool_pass = _start_seeding(server)
         try:
             lines.append(
                 f"start-up, {pool.size} addresses into an empty etcd: /readyz 200 after "
                 f"{ready:.1f}s; the reseeder's pool pass: {pool_pass}"
             )
             measured[pool.size] = ctx.add(
-                measure(
+                ctx.measure_one(
                     "pool",
-                    [ctx.target(server)],
+                    server,
                     s.scale_rate,
-                    s.clients,
                     pool_size=pool.size,
                     seconds=s.seconds,
                     note=f"ready after {ready:.1f}s (pool pass {pool_pass})",
@@ -272,12 +295,31 @@ def scale(ctx: Context) -> list[str]:
     large, small = measured[LARGE_POOL.size], measured[SMALL_POOL.size]
     lines.append(
         f"pool of {LARGE_POOL.size} against {SMALL_POOL.size} addresses at {s.scale_rate}/s "
-        f"offered: DORA/s {large.achieved_rate:.0f} / {small.achieved_rate:.0f} = "
-        f"{_ratio(large.achieved_rate, small.achieved_rate)}; RA avg ms {large.ra_avg_ms:.1f} / "
-        f"{small.ra_avg_ms:.1f}; CPU s/1k {large.cpu_s_per_1k:.2f} / {small.cpu_s_per_1k:.2f}"
-        + ("" if max(large.drops_pct, small.drops_pct) < 1 else " (overloaded: see drops)")
+        f"offered: {_against(large, small)}{_overloaded([large, small])}"
     )
     return lines
+
+
+def _start_seeding(server: EtcdhcpServer) -> tuple[float, str]:
+    """Start a server on an empty etcd: (seconds until /readyz, the reseeder's first pool
+    pass as shown), what start-up costs with that configuration."""
+    ready = server.start()
+    seconds = server.pool_pass_seconds
+    return ready, "not logged" if seconds is None else f"{seconds:.2f}s"
+
+
+def _against(row: Row, base: Row) -> str:
+    """`row`'s rate, latency and CPU against `base`'s, as "a / b"."""
+    return (
+        f"DORA/s {row.achieved_rate:.0f} / {base.achieved_rate:.0f} = "
+        f"{_ratio(row.achieved_rate, base.achieved_rate)}; RA avg ms {row.ra_avg_ms:.1f} / "
+        f"{base.ra_avg_ms:.1f}; CPU s/1k {row.cpu_s_per_1k:.2f} / {base.cpu_s_per_1k:.2f}"
+    )
+
+
+def _overloaded(rows: list[Row]) -> str:
+    """A warning when any of the rows compared dropped 1% or more: their figures mislead."""
+    return "" if max(r.drops_pct for r in rows) < 1 else " (overloaded: see drops)"
 
 
 def _ratio(a: float, b: float) -> str:
@@ -297,14 +339,8 @@ def rss(ctx: Context) -> list[str]:
         stages = [(10_000, "10k")] + ([(190_000, "200k")] if s.long else [])
         for count, total in stages:
             row = ctx.add(
-                measure(
-                    "rss",
-                    [ctx.target(server)],
-                    s.rss_rate,
-                    s.clients,
-                    pool_size=SMALL_POOL.size,
-                    count=count,
-                    note=f"RSS after {total} exchanges",
+                ctx.measure_one(
+                    "rss", server, s.rss_rate, count=count, note=f"RSS after {total} exchanges"
                 )
             )
             lines.append(f"RSS after {total} exchanges at {s.rss_rate}/s: {row.rss_mb:.0f} MB")
@@ -377,9 +413,7 @@ def scopes(ctx: Context) -> list[str]:
         pool_size = scopedocs.pool_size(entries)
         imported = scopedocs.import_scopes(ctx.bench, entries, f"scopes-{count}")
         server = ctx.etcdhcp(None, name=f"etcdhcp-{count}-scopes")
-        ready = server.start()
-        seconds = server.pool_pass_seconds
-        pool_pass = "not logged" if seconds is None else f"{seconds:.2f}s"
+        ready, pool_pass = _start_seeding(server)
         try:
             at_start = procstat.rss_mb(server.server_pids)
             row = ctx.add(
@@ -408,11 +442,8 @@ def scopes(ctx: Context) -> list[str]:
         row = measured[count]
         lines.append(
             f"{count} scopes against 1 at {offered}/s offered over {len(addresses)} relays: "
-            f"DORA/s {row.achieved_rate:.0f} / {one.achieved_rate:.0f} = "
-            f"{_ratio(row.achieved_rate, one.achieved_rate)}; RA avg ms {row.ra_avg_ms:.1f} / "
-            f"{one.ra_avg_ms:.1f}; CPU s/1k {row.cpu_s_per_1k:.2f} / {one.cpu_s_per_1k:.2f}; "
-            f"RSS MB {row.rss_mb:.0f} / {one.rss_mb:.0f}"
-            + ("" if max(row.drops_pct, one.drops_pct) < 1 else " (overloaded: see drops)")
+            f"{_against(row, one)}; RSS MB {row.rss_mb:.0f} / {one.rss_mb:.0f}"
+            f"{_overloaded([row, one])}"
         )
     return lines
 
@@ -425,30 +456,52 @@ def options(ctx: Context) -> list[str]:
     order (whatever drifts during a round weighs on each alike), each point from an empty
     etcd and a fresh server; every perfdhcp sends option 60, which one class tests."""
     s = ctx.settings
-    measured: dict[tuple[int, str], list[Row]] = {}
-    for rate in s.options_rates:
-        for round_ in range(s.options_rounds):
-            order = OPTION_CONFIGS if round_ % 2 == 0 else OPTION_CONFIGS[::-1]
-            for config in order:
-                row = _options_point(ctx, config, rate)
-                measured.setdefault((rate, config), []).append(row)
+    measured = _rounds(
+        OPTION_CONFIGS,
+        s.options_rates,
+        s.options_rounds,
+        lambda config, rate: _options_point(ctx, config, rate),
+    )
     lines = []
     for rate in s.options_rates:
         plain = measured[rate, "plain"]
         for config in optiondocs.CONFIGS:
             rows = measured[rate, config]
-            pairs = zip(rows, plain, strict=True)
-            each = ", ".join(_ratio(r.achieved_rate, p.achieved_rate) for r, p in pairs)
-            achieved, base = _mean(rows, "achieved_rate"), _mean(plain, "achieved_rate")
-            cpu, base_cpu = _mean(rows, "cpu_s_per_1k"), _mean(plain, "cpu_s_per_1k")
             lines.append(
-                f"{config} against plain at {rate}/s offered, {len(rows)} round(s): DORA/s "
-                f"{achieved:.0f} / {base:.0f} = {_ratio(achieved, base)} (each round: {each}); "
-                f"RA avg ms {_mean(rows, 'ra_avg_ms'):.1f} / {_mean(plain, 'ra_avg_ms'):.1f}; "
-                f"CPU s/1k {cpu:.2f} / {base_cpu:.2f} = {_ratio(cpu, base_cpu)}"
-                + ("" if max(r.drops_pct for r in rows + plain) < 1 else " (overloaded: see drops)")
+                f"{config} against plain at {rate}/s offered, {len(rows)} round(s): "
+                + _mean_against(rows, plain)
             )
     return lines
+
+
+def _rounds(
+    configs: tuple[str, ...], rates: list[int], rounds: int, point: Callable[[str, int], T]
+) -> dict[tuple[int, str], list[T]]:
+    """`point(config, rate)` for every config, `rounds` times at each rate, every other
+    round in reverse order (whatever drifts during a round weighs on each alike): the
+    rows by (rate, config)."""
+    measured: dict[tuple[int, str], list[T]] = {}
+    for rate in rates:
+        for round_ in range(rounds):
+            for config in configs if round_ % 2 == 0 else configs[::-1]:
+                measured.setdefault((rate, config), []).append(point(config, rate))
+    return measured
+
+
+def _mean_against(rows: list[Row], base: list[Row]) -> str:
+    """The means of `rows` against those of `base` (rounds of two configurations):
+    rate, with each round's ratio, latency and CPU."""
+    each = ", ".join(
+        _ratio(r.achieved_rate, b.achieved_rate) for r, b in zip(rows, base, strict=True)
+    )
+    achieved, base_rate = _mean(rows, "achieved_rate"), _mean(base, "achieved_rate")
+    cpu, base_cpu = _mean(rows, "cpu_s_per_1k"), _mean(base, "cpu_s_per_1k")
+    return (
+        f"DORA/s {achieved:.0f} / {base_rate:.0f} = {_ratio(achieved, base_rate)} (each "
+        f"round: {each}); RA avg ms {_mean(rows, 'ra_avg_ms'):.1f} / "
+        f"{_mean(base, 'ra_avg_ms'):.1f}; CPU s/1k {cpu:.2f} / {base_cpu:.2f} = "
+        f"{_ratio(cpu, base_cpu)}" + _overloaded(rows + base)
+    )
 
 
 def _options_point(ctx: Context, config: str, rate: int) -> Row:
@@ -462,14 +515,8 @@ def _options_point(ctx: Context, config: str, rate: int) -> Row:
     try:
         if config != "plain":
             _check_documents_served(ctx, server)
-        row = measure(
-            "options",
-            [ctx.target(server)],
-            rate,
-            s.clients,
-            pool_size=SMALL_POOL.size,
-            seconds=s.seconds,
-            options=optiondocs.PERFDHCP_OPTIONS,
+        row = ctx.measure_one(
+            "options", server, rate, seconds=s.seconds, options=optiondocs.PERFDHCP_OPTIONS
         )
         dropped = _metric(ctx, server, "etcdhcp_reply_options_dropped_total")
     finally:
@@ -501,6 +548,160 @@ def _check_documents_served(ctx: Context, server: EtcdhcpServer) -> None:
         )
 
 
+# The hosts scenario: each server without hosts and with --hosts-count of them.
+HOST_CONFIGS = ("etcdhcp", "etcdhcp+hosts", "kea-memfile", "kea-memfile+hosts")
+KEA_HOSTS_START_TIMEOUT = 600.0  # Kea reads 100,000 reservations in ~1.5 s
+
+
+@dataclass(frozen=True)
+class HostsPoint:
+    """One measurement of the hosts scenario, with what its row does not hold."""
+
+    row: Row
+    started: float  # seconds until etcdhcp's /readyz, or Kea's socket is bound
+    imported: float  # seconds of etcdhcpctl host import (0: Kea, or no hosts)
+    rss_start: float  # MB before any traffic
+    leased: int  # addresses leased at the end
+    on_hosts: int  # of them, hosts' addresses (each leased to its host's client)
+
+
+class KeaHosts(KeaServer):
+    """Kea memfile serving hostdocs' two scopes, with `hosts` as their reservations."""
+
+    def __init__(self, bench: BenchLab, name: str, hosts: list[hostdocs.Host]) -> None:
+        super().__init__(bench, name, "Kea memfile", SMALL_POOL)
+        self.hosts = hosts
+
+    def config(self) -> dict:
+        config = super().config()
+        config["Dhcp4"]["subnet4"] = hostdocs.kea_subnets(self.hosts)
+        return config
+
+    def leased(self) -> set[str]:
+        """The addresses in its lease file: every lease granted since `reset`."""
+        if not self.leases.exists():
+            return set()
+        with self.leases.open(newline="") as f:
+            return {row["address"] for row in csv.DictReader(f)}
+
+
+def hosts(ctx: Context) -> list[str]:
+    """etcdhcp and Kea memfile, each with no hosts and with --hosts-count hosts
+    (bench/hostdocs.py: two /16 scopes, every 10th of perfdhcp's clients has a host),
+    --hosts-rounds rounds at each of --hosts-rates, every other round in reverse order,
+    each point from an empty lease database and a fresh server (etcdhcp: an emptied etcd,
+    the hosts imported again, whose time is measured each time). DORA/s and CPU as
+    ratios with against without hosts, and etcdhcp against Kea; memory at start."""
+    s = ctx.settings
+    records = hostdocs.records(s.hosts_count, s.clients)
+    measured = _rounds(
+        HOST_CONFIGS,
+        s.hosts_rates,
+        s.hosts_rounds,
+        lambda config, rate: _hosts_point(ctx, config, rate, records),
+    )
+    n = len(records)
+    lines = []
+    for rate in s.hosts_rates:
+        rows = {config: [p.row for p in measured[rate, config]] for config in HOST_CONFIGS}
+        for server in ("etcdhcp", "kea-memfile"):
+            lines.append(
+                f"{server}, {n} hosts against none at {rate}/s offered, "
+                f"{s.hosts_rounds} round(s): "
+                + _mean_against(rows[f"{server}+hosts"], rows[server])
+            )
+        kea = rows["kea-memfile+hosts"]
+        lines.append(
+            f"etcdhcp against Kea memfile, both with {n} hosts, at {rate}/s offered: "
+            + _mean_against(rows["etcdhcp+hosts"], kea)
+            + (
+                ""
+                if _overloaded(kea)
+                else " (Kea sustains the offered rate: the DORA/s ratio is an upper bound)"
+            )
+        )
+    points = {c: [p for r in s.hosts_rates for p in measured[r, c]] for c in HOST_CONFIGS}
+    imports = ", ".join(f"{p.imported:.1f}s" for p in points["etcdhcp+hosts"])
+    lines.append(f"etcdhcpctl host import of {n} hosts (a CSV per scope): {imports}")
+    for config, mine in points.items():
+        started = ", ".join(f"{p.started:.1f}" for p in mine)
+        rss = ", ".join(f"{p.rss_start:.0f}" for p in mine)
+        after = ", ".join(f"{p.row.rss_mb:.0f}" for p in mine)
+        found = ", ".join(f"{p.on_hosts}/{p.leased}" for p in mine)
+        lines.append(
+            f"{config}: ready after {started} s; RSS at start {rss} MB, after the run {after} "
+            f"MB; leases on a host's address / leases: {found}"
+        )
+    for server in ("etcdhcp", "kea-memfile"):
+        with_hosts, without = _rss_start(points[f"{server}+hosts"]), _rss_start(points[server])
+        grown = with_hosts - without
+        lines.append(
+            f"{server} RSS at start, {n} hosts against none: {with_hosts:.1f} / {without:.1f} "
+            f"MB ({grown:+.1f} MB, {grown / n * 10_000:.1f} MB per 10,000 hosts)"
+        )
+    return lines
+
+
+def _rss_start(points: list[HostsPoint]) -> float:
+    """The mean resident memory at start of `points`, MB."""
+    return sum(p.rss_start for p in points) / len(points)
+
+
+def _hosts_point(ctx: Context, config: str, rate: int, records: list[hostdocs.Host]) -> HostsPoint:
+    """One server of HOST_CONFIGS (with `records` or none) started afresh, measured."""
+    server_kind, _, with_hosts = config.partition("+")
+    mine = records if with_hosts else []
+    name = f"{server_kind}-{len(mine)}-hosts"
+    server: Server
+    if server_kind == "kea-memfile":
+        server = KeaHosts(ctx.bench, name, mine)
+        server.reset()
+        started, imported = server.start(KEA_HOSTS_START_TIMEOUT), 0.0
+    else:
+        ctx.bench.reset_etcd()
+        imported = hostdocs.write(ctx.bench, mine, name)
+        server = ctx.etcdhcp(None, name=name)
+        started = server.start()
+    try:
+        if isinstance(server, EtcdhcpServer):
+            _check_hosts_served(ctx, server, len(mine))
+        rss_start = procstat.rss_mb(server.server_pids)
+        row = ctx.measure_one("hosts", server, rate, seconds=ctx.settings.seconds)
+        leased = _leased(ctx, server)
+    finally:
+        server.stop()
+    on_hosts = hostdocs.leased_hosts(leased, mine)
+    what = f"import {imported:.1f}s, " if imported else ""
+    note = (
+        f"{len(mine)} hosts; {what}ready after {started:.1f}s; RSS at start {rss_start:.0f} "
+        f"MB; {on_hosts} of {len(leased)} leases on hosts' addresses"
+    )
+    row = ctx.add(dataclasses.replace(row, note=note))
+    return HostsPoint(row, started, imported, rss_start, len(leased), on_hosts)
+
+
+def _leased(ctx: Context, server: Server) -> set[str]:
+    """The addresses `server` has leased (etcd's ips::leased keys, Kea's lease file)."""
+    if isinstance(server, KeaHosts):
+        return server.leased()
+    prefix = f"{optiondocs.PREFIX}ips::leased::"
+    keys = ctx.bench.etcdctl("get", "--prefix", "--keys-only", prefix).split()
+    return {key.removeprefix(prefix) for key in keys}
+
+
+def _check_hosts_served(ctx: Context, server: EtcdhcpServer, count: int) -> None:
+    """LabError unless the server serves the scope documents and exactly `count` hosts,
+    none refused: else it would measure something else than it says."""
+    _check_documents_served(ctx, server)
+    served = _metric(ctx, server, "etcdhcp_hosts")
+    refused = _metric(ctx, server, "etcdhcp_host_records_rejected")
+    if served != count or refused:
+        raise LabError(
+            f"{server.name} serves {served:.0f} hosts of {count}, {refused:.0f} refused:\n"
+            f"{server.tail()}"
+        )
+
+
 def profile_run(ctx: Context) -> list[str]:
     """py-spy on etcdhcp while perfdhcp offers ``profile_rate``."""
     s = ctx.settings
@@ -514,12 +715,10 @@ def profile_run(ctx: Context) -> list[str]:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             spy = pool.submit(_record_later, server.server_pids[0], s.profile_seconds, raw)
             ctx.add(
-                measure(
+                ctx.measure_one(
                     "profile",
-                    [ctx.target(server)],
+                    server,
                     s.profile_rate,
-                    s.clients,
-                    pool_size=SMALL_POOL.size,
                     seconds=s.profile_seconds + 4,
                     note="under py-spy",
                 )
@@ -561,5 +760,6 @@ SCENARIOS: dict[str, Callable[[Context], list[str]]] = {
     "servers": servers,
     "scopes": scopes,
     "options": options,
+    "hosts": hosts,
     "profile": profile_run,
 }

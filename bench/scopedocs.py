@@ -90,16 +90,22 @@ def pool_size(entries: list[dict[str, Any]]) -> int:
     return total
 
 
+def etcdhcpctl(bench: BenchLab, *args: str, timeout: float = 900) -> float:
+    """Run `etcdhcpctl ARGS` against the bench etcd in the server namespace (LabError
+    when it fails); returns the seconds it took."""
+    argv = [
+        str(VENV_PYTHON), "-m", "etcdhcp.ctl", "--config=",
+        "--etcd.discovery.endpoints", ETCD_URL, *args,
+    ]  # fmt: skip
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(REPO / "src")}
+    started = time.monotonic()
+    bench.lab.run(bench.lab.server_ns, argv, timeout=timeout, check=True, env=env)
+    return time.monotonic() - started
+
+
 def import_scopes(bench: BenchLab, entries: list[dict[str, Any]], name: str) -> float:
     """Write `entries` with `etcdhcpctl scope import` (checked, then written in batches);
     returns the seconds it took."""
     path = bench.workdir / f"{name}.json"
     path.write_text(json.dumps({"Dhcp4": {"subnet4": entries}}))
-    argv = [
-        str(VENV_PYTHON), "-m", "etcdhcp.ctl", "--config=",
-        "--etcd.discovery.endpoints", ETCD_URL, "scope", "import", str(path),
-    ]  # fmt: skip
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(REPO / "src")}
-    started = time.monotonic()
-    bench.lab.run(bench.lab.server_ns, argv, timeout=600, check=True, env=env)
-    return time.monotonic() - started
+    return etcdhcpctl(bench, "scope", "import", str(path), timeout=600)

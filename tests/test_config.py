@@ -35,6 +35,7 @@ from etcdhcp.config import (
     split_host_port,
 )
 from etcdhcp.etcd import Credentials
+from etcdhcp.scopes import OptionData, parse_option_data
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "etc" / "etcdhcp.conf.example"
@@ -1051,3 +1052,115 @@ def test_cpu_affinity_from_the_flag_against_the_cpus_we_may_use(
     assert cfg(env={"ETCDHCP_DHCP_CPU_AFFINITY": "off"}).cpus == ()
     error = error_of("-dhcp.cpu-affinity=2")
     assert str(error) == "--dhcp.cpu-affinity: CPU 2 is not one this server may run on (0,1)"
+
+
+# -- options from the flags (--dhcp.option) ----------------------------------------------
+
+WPAD = "252='http://198.18.0.5/wpad.dat'"
+
+
+def test_dhcp_option_repeats_and_is_encoded_as_global_option_data() -> None:
+    c = cfg(
+        "-dhcp.option", "domain-name=lab.example", "--dhcp.option=ntp-servers=198.18.0.5,198.18.0.6"
+    )
+    as_document = parse_option_data(
+        [
+            {"name": "domain-name", "data": "lab.example"},
+            {"code": 42, "data": "198.18.0.5, 198.18.0.6"},
+        ],
+        "option-data",
+    )
+    assert c.global_options == as_document
+    assert c.global_options.options[1] == (42, bytes([198, 18, 0, 5, 198, 18, 0, 6]))
+    assert cfg().global_options == OptionData()
+    # A code: typed by its standard definition, else read as csv-format false data.
+    c = cfg("-dhcp.option", "15=lab", "-dhcp.option", WPAD, "-dhcp.option", "200=0a:0b")
+    assert c.global_options.options == (
+        (15, b"lab"),
+        (252, b"http://198.18.0.5/wpad.dat"),
+        (200, b"\x0a\x0b"),
+    )
+    assert c.global_options.always == frozenset()
+
+
+def test_dhcp_option_in_the_file_one_line_each_and_in_the_environment_as_a_json_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path / "etcdhcp.conf",
+        f"dhcp.option = domain-name=file.example\ndhcp.option = {WPAD}  # wpad\ndhcp.option =\n",
+    )
+    from_file = cfg("-config", path).global_options
+    assert dict(from_file.options) == {15: b"file.example", 252: b"http://198.18.0.5/wpad.dat"}
+    listed = '["domain-name=env.example", "ntp-servers=198.18.0.5,198.18.0.6"]'
+    from_env = cfg("-config", path, env={"ETCDHCP_DHCP_OPTION": listed}).global_options
+    assert [code for code, _ in from_env.options] == [15, 42]  # replaces the file's, no merge
+    one = cfg(env={"ETCDHCP_DHCP_OPTION": "domain-name=one.example"}).global_options
+    assert one.options == ((15, b"one.example"),)
+    flag = cfg(
+        "-config", path, "-dhcp.option", "domain-name=x", env={"ETCDHCP_DHCP_OPTION": listed}
+    )
+    assert flag.global_options.options == ((15, b"x"),)
+    with pytest.raises(SystemExit):
+        load(["--print-config", "-config", path], {}, check_interface=False)
+    printed = [line for line in capsys.readouterr().out.splitlines() if "dhcp.option" in line]
+    assert printed == [
+        f"dhcp.option = domain-name=file.example  # file {path}",
+        f"dhcp.option = {WPAD}  # file {path}",
+    ]
+    again = write(tmp_path / "printed.conf", "\n".join(printed) + "\n")
+    assert cfg("-config", again).global_options == from_file
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["domain-name"], {}, "'domain-name' is not NAME=VALUE"),
+        (["=lab"], {}, "'=lab' is not NAME=VALUE"),
+        (
+            ["domian-name=x"],
+            {},
+            "domian-name=x: no dhcp4 option is named 'domian-name' (did you mean domain-name?)",
+        ),
+        (["0=00"], {}, "0=00: code 0 is not in 1..254"),
+        (["255=00"], {}, "255=00: code 255 is not in 1..254"),
+        (
+            ["ntp-servers=ntp1"],
+            {},
+            "ntp-servers=ntp1: option 'dhcp4.ntp-servers' (code 42): 'ntp1' is not an IPv4 address",
+        ),
+        (
+            ["252=http://x/"],
+            {},
+            "252=http://x/: option 'dhcp4.option-252' (code 252): 'http://x/' is not hex octets "
+            "separated by ':' (no standard definition: hex, or 'quoted text')",
+        ),
+        (["15=a", "domain-name=b"], {}, "domain-name=b: option 15 is given twice"),
+        (
+            [],
+            {"ETCDHCP_DHCP_OPTION": "ip-forwarding=maybe"},
+            "ip-forwarding=maybe: option 'dhcp4.ip-forwarding' (code 19): 'maybe' is not a "
+            "boolean (true, false, 1 or 0) (from ETCDHCP_DHCP_OPTION)",
+        ),
+        (
+            [],
+            {"ETCDHCP_DHCP_OPTION": "[domain-name=a, ntp-servers=198.18.0.5,198.18.0.6]"},
+            "'[domain-name=a, ntp-servers=198.18.0.5,198.18.0.6]' is not a JSON list of strings "
+            "(from ETCDHCP_DHCP_OPTION)",
+        ),
+    ],
+)
+def test_a_bad_dhcp_option_is_one_line_naming_the_flag(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    argv = [arg for value in args for arg in ("-dhcp.option", value)]
+    assert str(error_of(*argv, env=env)) == f"--dhcp.option: {message}"
+
+
+def test_a_bad_dhcp_option_ends_the_command_with_status_2() -> None:
+    result = run("-dhcp.option", "ntp-servers=ntp1")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "etcdhcp: --dhcp.option: ntp-servers=ntp1: option 'dhcp4.ntp-servers' (code 42): "
+        "'ntp1' is not an IPv4 address\n"
+    )

@@ -8,7 +8,7 @@ import pytest
 
 from etcdhcp import globalconfig
 from etcdhcp.globalconfig import GLOBAL_DOC, assemble, check_change, parse_global
-from etcdhcp.scopes import Document, ScopeError
+from etcdhcp.scopes import Defaults, Document, OptionData, ScopeError
 
 SUBNET = {"id": 1, "subnet": "198.18.0.0/24", "pools": [{"pool": "198.18.0.10 - 198.18.0.20"}]}
 CUSTOM = {"name": "wpad", "code": 252, "type": "string"}
@@ -88,3 +88,17 @@ def test_check_change_reports_the_scopes_a_global_change_would_break() -> None:
     assert list(refused) == ["subnet4/1"]
     kept = {"option-def": [CUSTOM], "next-server": "198.18.0.2"}
     assert check_change(existing, {GLOBAL_DOC: json.dumps(kept).encode()}) == {}
+
+
+def test_the_flags_options_sit_under_the_documents_code_by_code() -> None:
+    flags = Defaults(options=OptionData(((15, b"flags.example"), (42, b"\xc6\x12\x00\x05"))))
+    alone = assemble([doc("subnet4/1", SUBNET)], None, {}, flags)
+    assert globalconfig.of(alone.scopes).options == flags.options  # no global document
+    stored = {"option-data": [{"name": "domain-name", "data": "doc.example"}]}
+    built = assemble([doc(GLOBAL_DOC, stored), doc("subnet4/1", SUBNET)], None, {}, flags)
+    level = globalconfig.of(built.scopes)
+    assert dict(level.options.options) == {15: b"doc.example", 42: b"\xc6\x12\x00\x05"}
+    assert level.defaults.options == flags.options  # what a scope inherits still says so
+    broken = doc(GLOBAL_DOC, {"bogus": 1}, 2)
+    kept = assemble([broken, doc("subnet4/1", SUBNET)], None, built.accepted, flags)
+    assert dict(globalconfig.of(kept.scopes).options.options)[15] == b"doc.example"

@@ -12,13 +12,13 @@ import pytest
 
 import packets
 from conftest import Keys
-from etcdhcp import codec
+from etcdhcp import codec, config, globalconfig
 from etcdhcp.codec import ACK, NAK, OFFER, Reply, decode
 from etcdhcp.etcd import Etcd
 from etcdhcp.hosts import HostIndex, parse_host
 from etcdhcp.pipeline import Exchange, Pipeline
 from etcdhcp.rfc2131 import Destination, destination
-from etcdhcp.scopes import Link, Scope, ScopeSet, flag_scope, parse_subnet
+from etcdhcp.scopes import Defaults, Document, Link, Scope, ScopeSet, flag_scope, parse_subnet
 from etcdhcp.store import HostStore, LeaseStore
 from stores import make_store
 
@@ -478,3 +478,29 @@ def test_a_client_without_a_host_gets_its_own_fqdn_back_and_recorded(
     assert reply is not None and 81 not in opts(reply)
     reply = ask(responder, packets.discover(mac(13), options=[("client_FQDN", b"\x00\x00\x00")]))
     assert reply is not None and 81 not in opts(reply)
+
+
+def test_flag_options_reach_a_reply_under_the_global_document(etcd: Etcd, etcd_prefix: str) -> None:
+    flags = ["domain-name=flags.example", "ntp-servers=198.18.0.123", "routers=198.18.0.99"]
+    argv = [arg for option in flags for arg in ("-dhcp.option", option)]
+    cfg = config.load(argv, {"ETCDHCP_CONFIG": ""}, check_interface=False)
+    defaults = Defaults(options=cfg.global_options)  # as serving.py gives LiveScopes
+
+    def view(*documents: Document) -> ScopeSet:
+        return globalconfig.assemble(documents, lan_scope(POOL[0], POOL[-1]), {}, defaults).scopes
+
+    current = view()
+    store = make_store(etcd, etcd_prefix, POOL[0], POOL[-1], scopes=lambda: current)
+    store.seed()
+    responder = Pipeline(store, store.scopes)
+    reply = ask(responder, packets.dhclient_discover(mac(20)))
+    assert reply is not None
+    assert opts(reply)[15] == b"flags.example"
+    assert opts(reply)[42] == codec.ip_option("198.18.0.123")
+    assert opts(reply)[3] == codec.ip_option("198.18.0.1")  # the flags' scope is a scope: above
+    stored = {"option-data": [{"name": "domain-name", "data": "doc.example"}]}
+    current = view(Document(globalconfig.GLOBAL_DOC, json.dumps(stored).encode(), 1))
+    reply = ask(responder, packets.dhclient_discover(mac(20)))
+    assert reply is not None
+    assert opts(reply)[15] == b"doc.example"  # the global document wins, code by code
+    assert opts(reply)[42] == codec.ip_option("198.18.0.123")

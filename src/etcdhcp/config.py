@@ -33,9 +33,9 @@ from typing import Any, NoReturn
 
 import configargparse
 
-from etcdhcp import __version__
+from etcdhcp import __version__, optiondefs
 from etcdhcp.etcd import Credentials, srv_endpoints
-from etcdhcp.scopes import Scope, flag_scope
+from etcdhcp.scopes import STANDARD_DEFS, OptionData, Scope, flag_scope
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -103,6 +103,7 @@ class Flag:
     section: str  # "general", "server", "etcd" or "compat"
     switch: bool = False  # boolean: a bare --name means true
     secret: bool = False  # never printed (--print-config)
+    repeat: bool = False  # may be given several times (a file line each, a JSON list in env)
 
     @property
     def option(self) -> str:
@@ -167,6 +168,18 @@ FLAGS: tuple[Flag, ...] = (
     Flag("dhcp.subnet-mask", "255.255.240.0", "MASK", "subnet mask, option 1", "server"),
     Flag("dhcp.router", "10.0.0.1", "IP", "default router, option 3", "server"),
     Flag("dhcp.dns", "10.0.0.1", "IP[,IP...]", "DNS servers, option 6, comma-separated", "server"),
+    Flag(
+        "dhcp.option",
+        None,
+        "NAME=VALUE",
+        "a DHCP option for every scope, at the global level, under the global document's "
+        "option-data (which wins code by code); repeat the flag for more. NAME: a Kea option "
+        "name of the dhcp4 space, or a code; VALUE: Kea's option-data text (for a code with "
+        "no standard definition, hex or 'quoted text'). In the config file one line each; "
+        "in the environment one, or a JSON list of strings",
+        "server",
+        repeat=True,
+    ),
     Flag("dhcp.issue-from", "10.0.0.10", "IP", "first address to hand out", "server"),
     Flag("dhcp.issue-to", "10.0.0.100", "IP", "last address to hand out (inclusive)", "server"),
     Flag("dhcp.lease", "1h", "DURATION", f"lease duration ({_DURATION_HINT})", "server"),
@@ -328,6 +341,7 @@ FLAGS: tuple[Flag, ...] = (
 )
 
 _BY_NAME: dict[str, Flag] = {f.name: f for f in FLAGS}
+_REPEATED = frozenset(f.name for f in FLAGS if f.repeat)
 _SECTION_TITLES = {
     "general": "general",
     "server": "DHCP server",
@@ -375,6 +389,8 @@ def _add_section(parser: argparse.ArgumentParser, section: str, echo: bool = Fal
             del kwargs["env_var"]
         if flag.switch:
             kwargs.update(nargs="?", const="true")
+        if flag.repeat:
+            kwargs.update(action="append", default=None)
         group.add_argument(flag.option, **kwargs)
 
 
@@ -457,14 +473,17 @@ def go_style_argv(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[
     return out
 
 
-def parse_config_text(text: str, source: str) -> dict[str, str]:
+def parse_config_text(text: str, source: str) -> dict[str, str | list[str]]:
     """Parse `key = value` lines; '#' or ';' starts a comment line.
 
     A value may be quoted ('...' or "...") to keep a ' #' in it; otherwise ' #'
     starts a trailing comment. A key may carry leading dashes (`--dhcp.lease = 1h`).
-    Errors name the file and the 1-based line, never the value (it may be a password).
+    A repeatable flag's key (`dhcp.option`) gives a list, a line each; any other key
+    given twice takes its last value. Errors name the file and the 1-based line, never
+    the value (it may be a password).
     """
-    items: dict[str, str] = {}
+    items: dict[str, str | list[str]] = {}
+    repeated: dict[str, list[str]] = {}
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line[0] in "#;":
@@ -482,8 +501,11 @@ def parse_config_text(text: str, source: str) -> dict[str, str]:
             value = value[1:end]
         else:
             value = re.split(r"\s#", value, maxsplit=1)[0].rstrip()
-        items[key] = value
-    return items
+        if key in _REPEATED:
+            repeated.setdefault(key, []).append(value)
+        else:
+            items[key] = value
+    return {**items, **repeated}
 
 
 class _ConfigFileParser(configargparse.ConfigFileParser):
@@ -492,7 +514,7 @@ class _ConfigFileParser(configargparse.ConfigFileParser):
     def get_syntax_description(self) -> str:
         return "key = value lines, key = the flag name without dashes; # comments"
 
-    def parse(self, stream: Any) -> dict[str, str]:
+    def parse(self, stream: Any) -> dict[str, str | list[str]]:
         return parse_config_text(stream.read(), getattr(stream, "name", "config file"))
 
     def serialize(self, items: Mapping[str, Any]) -> str:
@@ -566,6 +588,10 @@ class ParsedFlags:
 
     def raw(self, name: str) -> str | None:
         return getattr(self.namespace, _BY_NAME[name].dest)
+
+    def values(self, name: str) -> tuple[str, ...]:
+        """A repeatable flag's values in the order given; an empty one means unset."""
+        return tuple(v for v in getattr(self.namespace, _BY_NAME[name].dest) or () if v)
 
     def error(self, name: str, message: str) -> ConfigError:
         origin = self.origins.get(name)
@@ -731,7 +757,8 @@ def _did_you_mean(name: str, known: Iterable[str]) -> str:
 
 def _check_environment(env: Mapping[str, str]) -> None:
     """A misspelt ETCDHCP_* variable is refused as a misspelt config-file key is, rather
-    than ignored: the operator meant it to change something."""
+    than ignored: the operator meant it to change something. So is a repeatable flag's
+    `[...]` that is not a JSON list of strings, rather than split at every comma."""
     known = {f.env_var for f in FLAGS}
     for name in sorted(env):
         if name.startswith(ENV_PREFIX) and name not in known:
@@ -739,6 +766,20 @@ def _check_environment(env: Mapping[str, str]) -> None:
             hint = _did_you_mean(name[len(ENV_PREFIX) :], {k[len(ENV_PREFIX) :] for k in known})
             hint = hint.replace("mean ", "mean " + ENV_PREFIX)
             raise ConfigError(None, f"unknown environment variable {name}{hint}")
+    for flag in FLAGS:
+        value = env.get(flag.env_var, "") if flag.repeat else ""
+        if value.startswith("[") and value.endswith("]") and not _json_strings(value):
+            raise ConfigError(
+                flag.option, f"{value!r} is not a JSON list of strings (from {flag.env_var})"
+            )
+
+
+def _json_strings(text: str) -> bool:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 # -- value syntax ---------------------------------------------------------------------
@@ -869,6 +910,7 @@ class Config:
     queue_size: int
     client_rate: float  # requests per second per client; 0: no limit
     client_burst: int
+    global_options: OptionData  # --dhcp.option, encoded: the lowest level of every reply
     etcd_endpoints: tuple[str, ...]  # "scheme://host:port"
     etcd_srv: str | None
     etcd_username: str | None
@@ -1250,7 +1292,56 @@ def _server_fields(flags: ParsedFlags, check_interface: bool) -> dict[str, Any]:
         "client_rate": flags.number("dhcp.client-rate", minimum=0.0),
         "client_burst": flags.integer("dhcp.client-burst", minimum=1),
         "admin_debug": flags.switch("admin.debug"),
+        "global_options": _global_options(flags),
     }
+
+
+def _global_options(flags: ParsedFlags) -> OptionData:
+    """--dhcp.option NAME=VALUE: each an entry of the global level's option-data, encoded
+    at start as the global document's are, so a bad value stops the start, not a reply.
+
+    A code with no standard definition has no type to read VALUE with (the flags carry
+    no option-def): it is given a binary one, so VALUE is read as Kea reads csv-format
+    false data (hex, or 'quoted text'), site-specific codes (224-254) included."""
+    texts = flags.values("dhcp.option")
+    entries = [_option_entry(flags, text) for text in texts]
+    untyped = {
+        e["code"]: {"name": f"option-{e['code']}", "code": e["code"], "type": "binary"}
+        for e in entries
+        if e.get("csv-format") is False
+    }
+    defs = optiondefs.load_option_defs(list(untyped.values()))
+    encoded: dict[int, bytes] = {}
+    for text, entry in zip(texts, entries, strict=True):
+        try:
+            code, data = optiondefs.encode(entry, defs, entries)
+        except optiondefs.OptionError as exc:
+            hint = " (no standard definition: hex, or 'quoted text')"
+            hint = hint if entry.get("csv-format") is False else ""
+            raise flags.error("dhcp.option", f"{text}: {exc}{hint}") from None
+        if code in encoded:
+            raise flags.error("dhcp.option", f"{text}: option {code} is given twice")
+        encoded[code] = data
+    return OptionData(tuple(encoded.items()))
+
+
+def _option_entry(flags: ParsedFlags, text: str) -> dict[str, Any]:
+    """One --dhcp.option NAME=VALUE as a Kea option-data entry of the dhcp4 space."""
+    name, eq, value = text.partition("=")
+    name = name.strip()
+    if not eq or not name:
+        raise flags.error("dhcp.option", f"{text!r} is not NAME=VALUE")
+    if re.fullmatch(r"[0-9]+", name):
+        code = int(name)
+        if not 1 <= code <= 254:
+            raise flags.error("dhcp.option", f"{text}: code {code} is not in 1..254")
+        if STANDARD_DEFS.find(optiondefs.DHCP4, code, None) is None:
+            return {"code": code, "data": value, "csv-format": False}
+        return {"code": code, "data": value}
+    if STANDARD_DEFS.find(optiondefs.DHCP4, None, name) is None:
+        hint = _did_you_mean(name, [d.name for d in optiondefs.STANDARD_V4])
+        raise flags.error("dhcp.option", f"{text}: no dhcp4 option is named {name!r}{hint}")
+    return {"name": name, "data": value}
 
 
 def load(
@@ -1308,14 +1399,19 @@ def effective_config(flags: ParsedFlags) -> str:
     for flag in FLAGS:
         if not hasattr(flags.namespace, flag.dest):
             continue
-        value = flags.raw(flag.name)
-        if value is None:
-            value = DEFAULT_CONFIG_FILE if flag.name == "config" else ""
-        elif flag.secret and value:
-            value = "********"
+        if flag.repeat:  # a line each, as the file gives them
+            values = flags.values(flag.name) or ("",)
+        else:
+            value = flags.raw(flag.name)
+            if value is None:
+                value = DEFAULT_CONFIG_FILE if flag.name == "config" else ""
+            elif flag.secret and value:
+                value = "********"
+            values = (value,)
         comment = "# " if flag.name == "config" else ""
-        line = f"{comment}{flag.name} = {_config_value(value)}  # {flags.source(flag.name)}"
-        lines.append(line + "\n")
+        for value in values:
+            line = f"{comment}{flag.name} = {_config_value(value)}  # {flags.source(flag.name)}"
+            lines.append(line + "\n")
     return "".join(lines)
 
 

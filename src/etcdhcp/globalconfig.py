@@ -69,7 +69,8 @@ EMPTY = Globals()
 def parse_global(doc: Any, path: str = GLOBAL_DOC, base: Defaults = DEFAULTS) -> Globals:
     """The global document -> Globals, or ScopeError naming the JSON path at fault.
 
-    `base` is what the flags give (the lease time); the document's keys override it."""
+    `base` is what the flags give (the lease time, the `-dhcp.option` options); the
+    document's keys override it, its option-data code by code."""
     if not isinstance(doc, dict):
         raise ScopeError(path, "must be a JSON object")
     unknown = sorted(set(doc) - GLOBAL_KEYS)
@@ -80,11 +81,12 @@ def parse_global(doc: Any, path: str = GLOBAL_DOC, base: Defaults = DEFAULTS) ->
     except optiondefs.OptionError as exc:
         raise ScopeError(f"{path}.option-def", str(exc)) from None
     inherited = {k: doc[k] for k in (*LIFETIME_KEYS, *TIMER_KEYS) if k in doc}
-    defaults = Defaults(base.valid_lifetime, inherited, defs)
+    defaults = Defaults(base.valid_lifetime, inherited, defs, base.options)
     scopes.parse_subnet(_PROBE, path, defaults)
+    options = scopes.parse_option_data(doc.get("option-data", []), f"{path}.option-data", defs)
     return Globals(
         defs=defs,
-        options=scopes.parse_option_data(doc.get("option-data", []), f"{path}.option-data", defs),
+        options=base.options.under(options),
         boot=scopes.parse_boot(doc, path),
         classes=parse_classes(doc.get("client-classes", []), f"{path}.client-classes", defs),
         defaults=defaults,
@@ -125,7 +127,7 @@ def assemble(
             rest.append(doc)
     old = previous.get(GLOBAL_DOC)
     problems: dict[str, str] = {}
-    source, globals_ = None, Globals(defaults=base)
+    source, globals_ = None, Globals(options=base.options, defaults=base)
     if stored is not None:
         try:
             source, globals_ = stored, _parse(stored.raw, base)

@@ -333,11 +333,13 @@ def _class_name(doc: Mapping[str, Any], path: str) -> str | None:
 @dataclass(frozen=True)
 class Defaults:
     """What a scope takes when neither it nor its shared network says (the global level):
-    the flags' lease time, the global document's inherited keys, its option definitions."""
+    the flags' lease time and options (`-dhcp.option`, under the global document's
+    option-data), the global document's inherited keys, its option definitions."""
 
     valid_lifetime: int = 3600
     inherited: Mapping[str, Any] = field(default_factory=dict, compare=False)
     defs: optiondefs.OptionDefs = STANDARD_DEFS
+    options: OptionData = field(default_factory=OptionData)
 
 
 DEFAULTS = Defaults()

@@ -58,7 +58,7 @@ class Serving:
             cfg.flag_scope(),
             flag_always=cfg.range_given,
             # config.py keeps the lease time within what option 51 can say.
-            defaults=Defaults(valid_lifetime=int(cfg.lease_time)),
+            defaults=Defaults(valid_lifetime=int(cfg.lease_time), options=cfg.global_options),
             reports=self.main,
         )
         self.scopes.load()
