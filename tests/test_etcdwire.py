@@ -47,6 +47,8 @@ def test_get(key: str, limit: int) -> None:
     assert etcdwire.get(key, b"kz", limit, keys_only=True) == request_op(request_range=ranged)
     count = rpc.RangeRequest(key=key.encode(), range_end=b"kz", count_only=True)
     assert etcdwire.get(key, b"kz", count_only=True) == request_op(request_range=count)
+    since = rpc.RangeRequest(key=key.encode(), range_end=b"kz", limit=1, min_mod_revision=8)
+    assert etcdwire.get(key, b"kz", 1, modified_after=7) == request_op(request_range=since)
 
 
 @pytest.mark.parametrize("key", KEYS)

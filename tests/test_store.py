@@ -80,7 +80,7 @@ def test_seed_a_slash_20_is_batched_and_idempotent(etcd: Etcd, etcd_prefix: str)
     metric = etcd_requests("txn")
     with counting(etcd, "txn") as txns:
         assert store.seed() == 4096
-    assert txns[0] == 4096 // SEED_BATCH
+    assert txns[0] == 4096 // SEED_BATCH + 1  # + the read of the reserved addresses
     assert etcd_requests("txn") - metric >= txns[0]  # and the metric counted them
     assert store.counts() == {
         "free": 4096,
@@ -91,7 +91,7 @@ def test_seed_a_slash_20_is_batched_and_idempotent(etcd: Etcd, etcd_prefix: str)
     }
     with counting(etcd, "txn") as txns:
         assert store.seed() == 0  # nothing missing: reads only, no write
-    assert txns[0] == 0
+    assert txns[0] == 1  # the reserved addresses' check, a read
     assert store.counts()["free"] == 4096
 
 
@@ -106,6 +106,28 @@ def test_seed_restores_only_addresses_in_no_state(store: LeaseStore, keys: Keys)
     assert keys.get(f"ips::free::{vanished}") == vanished
     assert store.counts() == {"free": 3, "offered": 1, "leased": 1, "reserved": 0, "quarantined": 0}
     assert keys.get(f"ips::free::{ip}") is None and keys.get(f"ips::free::{leased}") is None
+
+
+def test_the_reserved_scan_is_read_again_only_when_a_reservation_changed(
+    store: LeaseStore, keys: Keys
+) -> None:
+    keys.put(f"ips::reserved::{POOL[0]}", MAC1)
+    keys.put(f"ips::reserved::{OUTSIDE}", MAC2)
+    assert sorted(store.reserved_addresses()) == [POOL[0], OUTSIDE]
+    with counting(store.etcd, "range") as scans:
+        assert sorted(store.reserved_addresses()) == [POOL[0], OUTSIDE]
+        assert scans == [0]  # one transaction said nothing changed
+        keys.put(f"ips::reserved::{OUTSIDE}", MAC3)  # same count, a newer key
+        store.reserved_addresses()
+        assert scans == [1]
+        keys.delete(f"ips::reserved::{OUTSIDE}")  # fewer keys, none newer
+        assert store.reserved_addresses() == (POOL[0],)
+        keys.delete(f"ips::reserved::{POOL[0]}")
+        keys.put(f"ips::reserved::{POOL[1]}", MAC1)  # as many keys, another one
+        assert store.reserved_addresses() == (POOL[1],)
+        assert scans == [3]
+    counts = store.pool_counts(store.scopes())
+    assert counts["0"]["reserved"] == 1 and counts["outside"]["reserved"] == 0
 
 
 def test_the_last_address_of_the_range_is_issued(store: LeaseStore, keys: Keys) -> None:

@@ -21,7 +21,7 @@ _OP_RANGE, _OP_PUT, _OP_DELETE, _OP_TXN = 1, 2, 3, 4  # RequestOp's oneof
 _TXN_COMPARE, _TXN_SUCCESS, _TXN_FAILURE = 1, 2, 3
 _KEY, _RANGE_END = 1, 2  # RangeRequest, DeleteRangeRequest (PutRequest: key, value)
 _PUT_VALUE, _PUT_LEASE = 2, 3
-_RANGE_LIMIT, _RANGE_KEYS_ONLY, _RANGE_COUNT_ONLY = 3, 8, 9
+_RANGE_LIMIT, _RANGE_KEYS_ONLY, _RANGE_COUNT_ONLY, _RANGE_MIN_MOD_REVISION = 3, 8, 9, 10
 
 _VARINT, _LENGTH = 0, 2  # wire types
 
@@ -95,14 +95,17 @@ def get(
     *,
     keys_only: bool = False,
     count_only: bool = False,
+    modified_after: int = 0,
 ) -> bytes:
-    """Read one key, or every key from `key` up to `end` (exclusive)."""
+    """Read one key, or every key from `key` up to `end` (exclusive); `modified_after` > 0:
+    only the keys last modified after that revision."""
     body = (
         _message(_KEY, to_bytes(key))
         + _optional_bytes(_RANGE_END, end)
         + _optional_number(_RANGE_LIMIT, limit)
         + _optional_number(_RANGE_KEYS_ONLY, keys_only)
         + _optional_number(_RANGE_COUNT_ONLY, count_only)
+        + _optional_number(_RANGE_MIN_MOD_REVISION, modified_after + 1 if modified_after else 0)
     )
     return _message(_OP_RANGE, body)
 

@@ -253,6 +253,8 @@ class LeaseStore:
         self.reserved_prefix = f"{prefix}ips::reserved::"
         self.reservation_prefix = f"{prefix}reservations::"
         self.servers_prefix = f"{prefix}servers::"
+        self._reserved_scan: _ReservedScan | None = None  # the last one (reserved_addresses)
+        self._reserved_gauged: tuple[_ReservedScan, ScopeSet, dict[str, int]] | None = None
         self.state_prefixes = {  # in the order of ADDRESS_STATES
             "free": self.free_prefix,
             "offered": self.offered_prefix,
@@ -696,14 +698,57 @@ class LeaseStore:
         return _lease_of(ip, holder.decode(), info)
 
     def pool_counts(self, scopes: ScopeSet) -> dict[str, dict[str, int]]:
-        """Addresses by scope (its label) and state, from one keys-only scan per state;
-        addresses in no scope's pools are counted under "outside"."""
+        """Addresses by scope (its label) and state, from one keys-only scan per state
+        (the reserved addresses: reserved_addresses, counted again only when they or the
+        scopes changed); addresses in no scope's pools are counted under "outside"."""
         counts = {label: dict.fromkeys(ADDRESS_STATES, 0) for label in _labels(scopes)}
         for state, prefix in self.state_prefixes.items():
+            if state == "reserved":
+                for label, count in self._reserved_by_scope(scopes).items():
+                    counts[label][state] = count
+                continue
             for ip, _ in self._scan(prefix):
                 scope = scopes.pool_scope(ip)
                 counts[scope.label if scope else OUTSIDE][state] += 1
         return counts
+
+    def _reserved_by_scope(self, scopes: ScopeSet) -> dict[str, int]:
+        scan = self._reserved_now()
+        gauged = self._reserved_gauged
+        if gauged is not None and gauged[0] is scan and gauged[1] is scopes:
+            return gauged[2]
+        by_scope: dict[str, int] = collections.Counter()
+        for ip in scan.addresses:
+            scope = scopes.pool_scope(ip)
+            by_scope[scope.label if scope else OUTSIDE] += 1
+        self._reserved_gauged = (scan, scopes, by_scope)
+        return by_scope
+
+    def reserved_addresses(self) -> tuple[str, ...]:
+        """Every reserved address (`ips::reserved::`)."""
+        return self._reserved_now().addresses
+
+    def _reserved_now(self) -> _ReservedScan:
+        """The reserved addresses now. Host records can make this the largest state
+        (100,000 hosts, 100,000 keys) and it changes least, so the last scan is used again
+        while one transaction says nothing under the prefix changed since: as many keys
+        as then, none modified after its revision (etcd reads them; this process decodes
+        at most one)."""
+        last = self._reserved_scan
+        prefix = self.reserved_prefix
+        since = last.revision if last is not None else 0
+        check = [
+            _count(prefix),
+            get(prefix, prefix_end(prefix), 1, keys_only=True, modified_after=since),
+        ]
+        response = self.etcd.txn([], check)
+        counted, changed = (r.response_range for r in response.responses)
+        if last is not None and counted.count == len(last.addresses) and not changed.kvs:
+            return last
+        revision = int(response.header.revision)
+        scan = _ReservedScan(revision, tuple(ip for ip, _ in self._scan(prefix, revision=revision)))
+        self._reserved_scan = scan
+        return scan
 
     def counts(self) -> dict[str, int]:
         """Addresses per state, from count-only reads (cheap for any pool size). A reserved
@@ -753,13 +798,12 @@ class LeaseStore:
 
     def _accounted(self) -> set[str]:
         """Every address that is free, offered, leased, quarantined or reserved right now."""
-        seen: set[str] = set()
+        seen = set(self.reserved_addresses())
         for prefix in (
             self.free_prefix,
             self.leased_prefix,
             self.offered_prefix,
             self.declined_prefix,
-            self.reserved_prefix,
         ):
             seen.update(suffix for suffix, _ in self._scan(prefix))
         return seen
@@ -1200,6 +1244,14 @@ def _usable(scope: Scope, ip: str) -> bool:
         scope.network_int,
         int(scope.subnet.broadcast_address),
     )
+
+
+@dataclass(frozen=True)
+class _ReservedScan:
+    """The reserved addresses as one scan read them, at `revision`."""
+
+    revision: int
+    addresses: tuple[str, ...]
 
 
 def _count(key: str, single: bool = False) -> bytes:
