@@ -548,8 +548,15 @@ def _check_documents_served(ctx: Context, server: EtcdhcpServer) -> None:
         )
 
 
-# The hosts scenario: each server without hosts and with --hosts-count of them.
-HOST_CONFIGS = ("etcdhcp", "etcdhcp+hosts", "kea-memfile", "kea-memfile+hosts")
+# The hosts scenario: each server without hosts and with --hosts-count of them (every
+# 10th perfdhcp client has one); etcdhcp also with as many hosts, none a client's.
+HOST_CONFIGS = (
+    "etcdhcp",
+    "etcdhcp+hosts",
+    "etcdhcp+idle-hosts",
+    "kea-memfile",
+    "kea-memfile+hosts",
+)
 KEA_HOSTS_START_TIMEOUT = 600.0  # Kea reads 100,000 reservations in ~1.5 s
 
 
@@ -587,20 +594,25 @@ class KeaHosts(KeaServer):
 
 def hosts(ctx: Context) -> list[str]:
     """etcdhcp and Kea memfile, each with no hosts and with --hosts-count hosts
-    (bench/hostdocs.py: two /16 scopes, every 10th of perfdhcp's clients has a host),
-    --hosts-rounds rounds at each of --hosts-rates, every other round in reverse order,
-    each point from an empty lease database and a fresh server (etcdhcp: an emptied etcd,
-    the hosts imported again, whose time is measured each time). DORA/s and CPU as
-    ratios with against without hosts, and etcdhcp against Kea; memory at start."""
+    (bench/hostdocs.py: two /16 scopes, every 10th of perfdhcp's clients has a host), and
+    etcdhcp with as many hosts of which no client has one (idle-hosts); --hosts-rounds
+    rounds at each of --hosts-rates, every other round in reverse order, each point from
+    an empty lease database and a fresh server (etcdhcp: an emptied etcd, the hosts
+    imported again, whose time is measured each time). DORA/s and CPU as ratios with
+    against without hosts, and etcdhcp against Kea; memory at start."""
     s = ctx.settings
-    records = hostdocs.records(s.hosts_count, s.clients)
+    records = {
+        "": [],
+        "hosts": hostdocs.records(s.hosts_count, s.clients),
+        "idle-hosts": hostdocs.records(s.hosts_count, 0),
+    }
     measured = _rounds(
         HOST_CONFIGS,
         s.hosts_rates,
         s.hosts_rounds,
-        lambda config, rate: _hosts_point(ctx, config, rate, records),
+        lambda config, rate: _hosts_point(ctx, config, rate, records[config.partition("+")[2]]),
     )
-    n = len(records)
+    n = s.hosts_count
     lines = []
     for rate in s.hosts_rates:
         rows = {config: [p.row for p in measured[rate, config]] for config in HOST_CONFIGS}
@@ -610,6 +622,11 @@ def hosts(ctx: Context) -> list[str]:
                 f"{s.hosts_rounds} round(s): "
                 + _mean_against(rows[f"{server}+hosts"], rows[server])
             )
+        lines.append(
+            f"etcdhcp, {n} hosts of which no client has one against none at {rate}/s offered, "
+            f"{s.hosts_rounds} round(s): "
+            + _mean_against(rows["etcdhcp+idle-hosts"], rows["etcdhcp"])
+        )
         kea = rows["kea-memfile+hosts"]
         lines.append(
             f"etcdhcp against Kea memfile, both with {n} hosts, at {rate}/s offered: "
@@ -647,11 +664,10 @@ def _rss_start(points: list[HostsPoint]) -> float:
     return sum(p.rss_start for p in points) / len(points)
 
 
-def _hosts_point(ctx: Context, config: str, rate: int, records: list[hostdocs.Host]) -> HostsPoint:
-    """One server of HOST_CONFIGS (with `records` or none) started afresh, measured."""
-    server_kind, _, with_hosts = config.partition("+")
-    mine = records if with_hosts else []
-    name = f"{server_kind}-{len(mine)}-hosts"
+def _hosts_point(ctx: Context, config: str, rate: int, mine: list[hostdocs.Host]) -> HostsPoint:
+    """One server of HOST_CONFIGS, with the hosts `mine`, started afresh, measured."""
+    server_kind, _, hosts_kind = config.partition("+")
+    name = f"{server_kind}-{len(mine)}-{hosts_kind or 'no-hosts'}"
     server: Server
     if server_kind == "kea-memfile":
         server = KeaHosts(ctx.bench, name, mine)

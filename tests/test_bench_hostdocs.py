@@ -103,3 +103,9 @@ def test_more_hosts_than_fit_are_refused() -> None:
     with pytest.raises(ValueError, match="fit in the two scopes"):
         hostdocs.records(hostdocs.MAX_HOSTS + 1, PERFDHCP_CLIENTS)
     assert [h.mac for h in hostdocs.records(2, 5)] == ["02:00:00:00:00:00", "02:01:00:00:00:00"]
+
+
+def test_idle_hosts_are_no_clients() -> None:
+    clients = {hostdocs.perfdhcp_mac(r) for r in range(PERFDHCP_CLIENTS)}
+    idle = hostdocs.records(COUNT, 0)
+    assert len(idle) == COUNT and not clients & {h.mac for h in idle}
