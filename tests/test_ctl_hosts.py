@@ -249,6 +249,29 @@ def test_a_record_written_by_hand_is_listed_as_refused(run: Ctl, keys: Keys) -> 
     assert err.startswith("etcdhcpctl: 1 records do not parse, nothing exported: 0/hw-address=")
 
 
+def test_check_reports_refused_records_and_hosts_without_their_reserved_key(
+    run: Ctl, keys: Keys
+) -> None:
+    run("host", "add", json.dumps(PC))
+    assert run.run("check")[0] == 0
+    keys.put(f"hosts::1::hw-address::{MAC2}", json.dumps({"hw-address": MAC2, "x": 1}))
+    by_hand = {"hw-address": MAC3, "ip-address": "198.18.1.12"}
+    keys.put(f"hosts::0::hw-address::{MAC3}", json.dumps(by_hand))  # no ips::reserved:: key
+    keys.delete("ips::reserved::198.18.1.10")
+    code, out, _err = run.run("check", "--json")
+    assert code == 1
+    found = {p["kind"]: p["detail"] for p in json.loads(out)["problems"]}
+    assert found["refused_host_record"].startswith(f"1/hw-address={MAC2}.x: is not supported")
+    kinds = sorted(p["kind"] for p in json.loads(out)["problems"])
+    assert kinds == [
+        "half_reservation",  # reservations::MAC1 names an address no longer reserved
+        "host_not_reserved",
+        "host_not_reserved",
+        "refused_host_record",
+    ]
+    assert "0/hw-address=02:00:5e:00:00:03 has 198.18.1.12, reserved for nobody" in out
+
+
 # ---- import and export ---------------------------------------------------------------------
 
 CSV = """mac,ip,hostname,bootfile

@@ -37,7 +37,7 @@ from etcdhcp.config import (
     parse_flags,
     report_and_exit,
 )
-from etcdhcp.ctl_hosts import add_host_commands
+from etcdhcp.ctl_hosts import add_host_commands, host_problems
 from etcdhcp.ctl_kea import add_kea_commands
 from etcdhcp.ctl_scopes import ScopeCommandError, add_scope_commands
 from etcdhcp.etcd import Etcd, EtcdError, EtcdUnavailable
@@ -393,6 +393,7 @@ def cmd_check(store: LeaseStore, args: argparse.Namespace) -> int:
         Problem("reservation_outside_scopes", f"{ip} is reserved but in no served subnet", ip)
         for ip in stray
     ]
+    problems += host_problems(store)
     left = [p for p in problems if not p.repaired]
     if args.json:
         print_json({"consistent": not problems, "problems": [asdict(p) for p in problems]})

@@ -45,7 +45,7 @@ from etcdhcp.hosts import (
 )
 from etcdhcp.output import print_json, table
 from etcdhcp.scopes import ScopeError, ScopeSet
-from etcdhcp.store import HostPlan, HostRecord, HostStore, LeaseStore
+from etcdhcp.store import HostPlan, HostRecord, HostStore, LeaseStore, Problem
 
 
 class HostCommandError(ScopeCommandError):
@@ -231,6 +231,28 @@ def cmd_host_set(store: LeaseStore, args: argparse.Namespace) -> int:
 def cmd_host_remove(store: LeaseStore, args: argparse.Namespace) -> int:
     keys = list(dict.fromkeys(_resolve(store, text) for text in args.ids))
     return _report(args, "removed", *write_hosts(store, Read(), must_exist=None, deletes=keys))
+
+
+def host_problems(store: LeaseStore) -> list[Problem]:
+    """For `etcdhcpctl check`: records the servers refuse, and hosts whose address is not
+    reserved for them (a record written by hand without its `ips::reserved::` key, or
+    the key changed since): servers offer such a host nothing."""
+    records, view = _stored(store)
+    defs = globalconfig.of(view).defs
+    reserved = store.snapshot().reserved
+    problems = []
+    for record in records:
+        name = record_name(record.scope, record.id_type, record.identifier)
+        host, why = _parsed(record, defs)
+        if host is None:
+            problems.append(Problem("refused_host_record", str(why)))
+        elif host.ip is not None and reserved.get(host.ip) != host.holder:
+            detail = (
+                f"{name} has {host.ip}, reserved for {reserved.get(host.ip) or 'nobody'}: "
+                "it gets no offer (etcdhcpctl host set writes both)"
+            )
+            problems.append(Problem("host_not_reserved", detail, host.ip))
+    return problems
 
 
 def cmd_host_list(store: LeaseStore, args: argparse.Namespace) -> int:
