@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 from dataclasses import replace
 
@@ -696,3 +697,30 @@ def test_round_trip_reply_decodes_with_scapy_dhcp() -> None:
     assert opts["subnet_mask"] == ("255.255.255.0",)
     assert opts["lease_time"] == (60,)
     assert opts["client_id"] == (req.client_id,)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "198.18.0.1",
+        "0.0.0.0",
+        "255.255.255.255",
+        "01.2.3.4",
+        "1.2.3",
+        "1.2.3.256",
+        " 1.2.3.4",
+        "",
+        "a.b.c.d",
+        "1.2.3.4\x00",
+    ],
+)
+def test_ip_int_reads_what_ipaddress_reads_and_refuses_the_rest(text: str) -> None:
+    try:
+        expected: int | None = int(ipaddress.IPv4Address(text))
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(ValueError):
+            codec.ip_int(text)
+    else:
+        assert codec.ip_int(text) == expected

@@ -19,7 +19,6 @@ not fit the client's maximum size.
 from __future__ import annotations
 
 import functools
-from ipaddress import IPv4Address
 
 from etcdhcp import optiondefs
 from etcdhcp.clientclasses import ClientClass
@@ -40,6 +39,7 @@ from etcdhcp.codec import (
     OPT_SUBNET_SELECTION,
     ZERO_IP,
     Request,
+    ip_int,
     ip_option,
     u32_option,
 )
@@ -109,7 +109,7 @@ def assemble(
             (OPT_RENEWAL_TIME, u32_option(t1)),
             (OPT_REBINDING_TIME, u32_option(t2)),
         ]
-    pool = scope.pool_of(int(IPv4Address(yiaddr))) if yiaddr != ZERO_IP else None
+    pool = scope.pool_of(ip_int(yiaddr)) if yiaddr != ZERO_IP else None
     available, unasked = configured(
         scope, pool, globals_, classes, EMPTY_OPTIONS if host is None else host.options
     )

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from etcdhcp import optiondefs
-from etcdhcp.codec import OPT_DNS, OPT_ROUTER, ZERO_IP, Request
+from etcdhcp.codec import OPT_DNS, OPT_ROUTER, ZERO_IP, Request, ip_int
 
 FLAG_SCOPE_ID = 0  # the scope the command-line flags describe; Kea's ids start at 1
 MAX_SCOPE_ID = 0xFFFFFFFF
@@ -548,10 +548,6 @@ class Link:
     server_ip: str
 
 
-def _ip_int(text: str) -> int:
-    return int(ipaddress.IPv4Address(text))
-
-
 class ScopeSet:
     """Every scope this server serves, indexed for constant-time selection. Immutable."""
 
@@ -572,7 +568,7 @@ class ScopeSet:
         families: dict[str, list[Scope]] = {}
         for scope in self.scopes:
             for relay in scope.relay_addresses:
-                self._by_relay.setdefault(_ip_int(relay), []).append(scope)
+                self._by_relay.setdefault(ip_int(relay), []).append(scope)
             if scope.interface:
                 self._by_interface.setdefault(scope.interface, []).append(scope)
             if scope.shared_network:
@@ -597,7 +593,7 @@ class ScopeSet:
     def pool_scope(self, ip: str) -> Scope | None:
         """The scope whose pools hold `ip`, if any."""
         try:
-            value = _ip_int(ip)
+            value = ip_int(ip)
         except ValueError:
             return None
         scope = self.containing(value)
@@ -636,7 +632,7 @@ class ScopeSet:
             if selector is not None:
                 yield from self._holding(selector)
                 return
-            yield from self._by_relay.get(_ip_int(request.giaddr), ())
+            yield from self._by_relay.get(ip_int(request.giaddr), ())
             yield from self._holding(request.giaddr)
             return
         if request.subnet_selection is not None:
@@ -645,7 +641,7 @@ class ScopeSet:
         if request.ciaddr != ZERO_IP:
             # A client with an address talks to us directly, relayed or not when it got
             # it (RFC 2131 §4.3.2 RENEWING): its address says where it is.
-            own = self.containing(_ip_int(request.ciaddr))
+            own = self.containing(ip_int(request.ciaddr))
             if own is not None:
                 yield own
                 return
@@ -653,14 +649,14 @@ class ScopeSet:
         yield from self._holding(link.server_ip)
 
     def _holding(self, ip: str) -> Iterator[Scope]:
-        scope = self.containing(_ip_int(ip))
+        scope = self.containing(ip_int(ip))
         if scope is not None:
             yield scope
 
     def owner(self, ip: str, selected: Scope, classes: Collection[str] = ()) -> Scope | None:
         """The scope of `selected`'s link (itself or a shared-network sibling admitting
         `classes`) holding `ip`, as a client of `classes` sees it."""
-        value = _ip_int(ip)
+        value = ip_int(ip)
         return next((s for s in self.family(selected, classes) if s.contains(value)), None)
 
 

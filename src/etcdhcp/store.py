@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from etcdhcp import metrics
+from etcdhcp.codec import ip_int
 from etcdhcp.etcd import (
     Branch,
     Etcd,
@@ -397,7 +398,7 @@ class LeaseStore:
             return taken
         ip = first_value(choice.responses[0]).decode()
         known = _KNOWN[choice.index]
-        on_link = any(scope.contains(int(ipaddress.IPv4Address(ip))) for scope in family)
+        on_link = any(scope.contains(ip_int(ip)) for scope in family)
         if known == "reservation":
             if not on_link:
                 log.warning("%s is reserved %s, which is not on its link: no offer", mac, ip)
@@ -522,7 +523,7 @@ class LeaseStore:
         interfaces gives the address of the one the client is on.
         """
         if lease_time is None:
-            scope = self.scopes().containing(int(ipaddress.IPv4Address(ip)))
+            scope = self.scopes().containing(ip_int(ip))
             if scope is None:
                 raise ValueError(f"{ip} is in no served scope: give the lease time")
             lease_time = scope.valid_lifetime
@@ -1235,7 +1236,7 @@ def _dotted_prefix(subnet: ipaddress.IPv4Network) -> str:
 def _usable(scope: Scope, ip: str) -> bool:
     """A free key `scope` may offer: in its subnet, not its network or broadcast address."""
     try:
-        value = int(ipaddress.IPv4Address(ip))
+        value = ip_int(ip)
     except ValueError:
         return False
     if not scope.contains(value):
