@@ -105,33 +105,30 @@ def plot(rows: Sequence[Row], path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (rate_ax, latency_ax) = plt.subplots(1, 2, figsize=(12, 6))
+    fig, (rate_ax, latency_ax) = plt.subplots(1, 2, figsize=(12, 7))
     top = max(r.offered_rate for r in sweep)
     rate_ax.plot([0, top], [0, top], color="grey", linestyle=":", label="offered")
     for label in dict.fromkeys(r.label for r in sweep):
         mine = sorted((r for r in sweep if r.label == label), key=lambda r: r.offered_rate)
         offered = [r.offered_rate for r in mine]
         rate_ax.plot(offered, [r.achieved_rate for r in mine], marker="o", label=label)
-        (avg,) = latency_ax.plot(
-            offered, [r.ra_avg_ms for r in mine], marker="o", label=f"{label} avg"
-        )
+        (avg,) = latency_ax.plot(offered, [r.ra_avg_ms for r in mine], marker="o")
         latency_ax.plot(
-            offered,
-            [r.ra_max_ms for r in mine],
-            color=avg.get_color(),
-            linestyle="--",
-            alpha=0.5,
-            label=f"{label} max",
+            offered, [r.ra_max_ms for r in mine], color=avg.get_color(), linestyle="--", alpha=0.5
         )
     rate_ax.set(xlabel="offered DORA/s", ylabel="achieved DORA/s", title="Throughput")
     latency_ax.set(
-        xlabel="offered DORA/s", ylabel="REQUEST-ACK latency (ms)", title="Latency", yscale="log"
+        xlabel="offered DORA/s",
+        ylabel="REQUEST-ACK latency (ms)",
+        title="Latency (solid: average, dashed: maximum)",
+        yscale="log",
     )
-    rate_ax.legend(fontsize="small")
-    latency_ax.legend(fontsize="x-small", ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    # One legend for both, under them: the labels are long, and the same colours
+    # name the same server in both plots.
+    fig.legend(*rate_ax.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize="small")
     for ax in (rate_ax, latency_ax):
         ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.2, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
