@@ -512,3 +512,44 @@ def test_bad_document_put_by_hand_keeps_the_previous_version_serving(sl: ScopeLa
         "both servers to accept the repaired document",
     )
     assert sl.ctl("scope", "list").returncode == 0
+
+
+def test_a_host_reaches_both_servers_and_a_bad_record_by_hand_changes_nothing(
+    sl: ScopeLab,
+) -> None:
+    """Host records (docs/hosts.md) follow the rules of scope documents: live on every
+    server; a record put by hand that does not parse leaves the previous one served."""
+    mac = "02:00:5e:21:00:60"
+    host = {"hw-address": mac, "ip-address": "198.18.33.60", "hostname": "lan-b-60"}
+    before = [s.metric("etcdhcp_hosts") for s in sl.servers]
+    added = sl.ctl("host", "add", json.dumps(host), "--scope", "3")
+    assert added.returncode == 0, added
+    wait_until(
+        lambda: [s.metric("etcdhcp_hosts") for s in sl.servers] == [n + 1 for n in before],
+        5,
+        "both servers to serve the new host",
+    )
+    key = f"hosts::3::hw-address::{mac}"
+    good = sl.read(key)[key]
+    sl.etcdctl("put", sl.prefix + key, json.dumps({**host, "lease-time": 60}))
+    try:
+        wait_until(
+            lambda: all(s.metric("etcdhcp_host_records_rejected") == 1 for s in sl.servers),
+            10,
+            "both servers to count the refused record",
+        )
+        # The previous version stays served: the client gets its reserved address.
+        client = sl.router.add_client("b", "lan-b-host-60", mac=mac)
+        assert client.udhcpc() == "198.18.33.60", client.last_output
+        check = sl.ctl("check")
+        assert check.returncode == 1 and "refused_host_record" in check.stdout, check
+        refused = [s.log().count(f"host record 3/hw-address={mac} refused") for s in sl.servers]
+        assert refused == [1, 1], refused  # one line per server, not one per packet
+    finally:
+        sl.etcdctl("put", sl.prefix + key, good)
+    wait_until(
+        lambda: all(s.metric("etcdhcp_host_records_rejected") == 0 for s in sl.servers),
+        10,
+        "both servers to accept the repaired record",
+    )
+    assert sl.ctl("host", "remove", f"3/hw-address={mac}").returncode == 0
