@@ -239,16 +239,15 @@ def host_problems(store: LeaseStore) -> list[Problem]:
     the key changed since): servers offer such a host nothing."""
     records, view = _stored(store)
     defs = globalconfig.of(view).defs
-    reserved = store.snapshot().reserved
+    reserved = store.reserved_holders()
     problems = []
     for record in records:
-        name = record_name(record.scope, record.id_type, record.identifier)
         host, why = _parsed(record, defs)
         if host is None:
             problems.append(Problem("refused_host_record", str(why)))
         elif host.ip is not None and reserved.get(host.ip) != host.holder:
             detail = (
-                f"{name} has {host.ip}, reserved for {reserved.get(host.ip) or 'nobody'}: "
+                f"{host.name} has {host.ip}, reserved for {reserved.get(host.ip) or 'nobody'}: "
                 "it gets no offer (etcdhcpctl host set writes both)"
             )
             problems.append(Problem("host_not_reserved", detail, host.ip))

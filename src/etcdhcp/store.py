@@ -927,6 +927,10 @@ class LeaseStore:
             reservations=self._values(self.reservation_prefix, revision),
         )
 
+    def reserved_holders(self) -> dict[str, str]:
+        """Every reserved address -> whom it is reserved for (`hosts.holder`)."""
+        return self._values(self.reserved_prefix, 0)
+
     def reservations(self) -> list[Reservation]:
         """Every reservation (by MAC), ordered by address."""
         found = [
